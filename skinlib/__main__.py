@@ -1,0 +1,37 @@
+"""Command line: ``python -m skinlib demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import skinlib
+    from skinlib.config import RunConfig
+
+    cfg = RunConfig.from_env()
+    print(f"dataset: {cfg.data}")
+    df = skinlib.load_dataset(cfg.data)
+    df = skinlib.split_dataset(df, cfg.test_size, cfg.val_size, seed=cfg.seed)
+    print(f"layout: {df.attrs['layout']}, {len(df)} images, {df['label'].sum()} malignant, "
+          f"{df['group'].nunique()} groups; skipped {len(skinlib.skipped_files(df))}")
+    print(df.groupby("fold")["label"].agg(images="size", malignant="sum").to_string())
+    for name, config in (("seed", skinlib.Preprocess.seed()), ("default", skinlib.Preprocess.default())):
+        result = skinlib.preprocess_dataset(df, config, cache_dir=cfg.run_dir / "cache", progress=False)
+        print(f"{name}: {config}\n  -> x {result.x.shape} {result.x.dtype}, mean grey {result.x.mean():.1f}, "
+              f"{'from cache' if result.from_cache else 'computed'} ({result.cache_path})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m skinlib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the main job on the configured dataset (default: the built-in sample)")
+    demo.set_defaults(func=_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

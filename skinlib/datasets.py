@@ -1,0 +1,404 @@
+"""Dataset loading in the public download layouts, grouped splits, class balance.
+
+:func:`load_dataset` turns a folder into a table, one row per image. It only
+reads: nothing under the dataset folder is ever written, moved or deleted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DatasetError",
+    "load_dataset",
+    "skipped_files",
+    "split_dataset",
+    "undersample",
+    "class_weights",
+    "LAYOUTS",
+    "IMAGE_EXTENSIONS",
+]
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+#: Files that operating systems leave in folders; never images, never reported.
+SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", ".directory"}
+HAM_MALIGNANT = {"mel", "bcc", "akiec"}
+HAM_BENIGN = {"nv", "bkl", "df", "vasc"}
+ISIC_CSV = "ISIC_2020_Training_GroundTruth.csv"
+HAM_CSV = "HAM10000_metadata.csv"
+CLASS_SPLITS = ("train", "valid", "val", "validation", "test")
+
+LAYOUTS = {
+    "isic2020": f"{ISIC_CSV} with train/<image_name>.jpg (label: target or benign_malignant; group: patient_id)",
+    "ham10000": f"{HAM_CSV} with images/ or HAM10000_images_part_1/ and _part_2/ (label from dx; group: lesion_id)",
+    "class_folders": "benign/ and malignant/ folders of images, optionally under train/, valid/ or test/",
+}
+
+_MAGIC = {
+    b"\xff\xd8\xff": "jpeg",
+    b"\x89PNG": "png",
+    b"BM": "bmp",
+    b"II*\x00": "tiff",
+    b"MM\x00*": "tiff",
+}
+
+COLUMNS = ["path", "label", "group", "source_split"]
+
+
+class DatasetError(ValueError):
+    """A dataset folder or its label file is unusable; the message says why."""
+
+
+# --------------------------------------------------------------------------- labels
+
+
+_LABEL_WORDS = {"benign": 0, "malignant": 1, "0": 0, "1": 1}
+
+
+def _parse_label(value: object, where: str) -> int:
+    """0/1 from 0, 1, 0.0, 1.0, '0', '1', 'benign', 'malignant' (any case)."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not (
+        isinstance(value, float) and math.isnan(value)
+    ):
+        if float(value) in (0.0, 1.0):
+            return int(value)
+    elif isinstance(value, str):
+        word = value.strip().lower()
+        if word in _LABEL_WORDS:
+            return _LABEL_WORDS[word]
+        try:
+            if float(word) in (0.0, 1.0):
+                return int(float(word))
+        except ValueError:
+            pass
+    raise DatasetError(f"{where}: label {value!r} is not benign/malignant or 0/1")
+
+
+# --------------------------------------------------------------------------- file checks
+
+
+def _is_system_file(name: str) -> bool:
+    return name.lower() in SYSTEM_FILES or name.startswith("._")
+
+
+def _check_image_file(path: Path) -> str:
+    """'' if the file looks like an image, else the reason it does not."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        return "image file is missing"
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+    if not head:
+        return "file is empty (0 bytes)"
+    if not any(head.startswith(m) for m in _MAGIC):
+        return "not an image (content is not JPEG, PNG, BMP or TIFF)"
+    return ""
+
+
+def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout: str) -> pd.DataFrame:
+    """Drop rows whose file is not an image, attach the skipped table, warn."""
+    reasons = [_check_image_file(Path(p)) for p in df["path"]]
+    bad = np.array([bool(r) for r in reasons], dtype=bool)
+    skipped = skipped + [(p, r) for p, r, b in zip(df["path"], reasons, bad) if b]
+    df = df[~bad].reset_index(drop=True)
+    if df.empty:
+        raise DatasetError(f"{root}: no usable images found in the {layout} layout ({len(skipped)} skipped)")
+    df.attrs["layout"] = layout
+    df.attrs["root"] = str(root)
+    df.attrs["skipped"] = pd.DataFrame(skipped, columns=["path", "reason"])
+    if skipped:
+        warnings.warn(
+            f"{root}: skipped {len(skipped)} file(s) or row(s); see skipped_files(df) for paths and reasons",
+            stacklevel=3,
+        )
+    return df
+
+
+def skipped_files(df: pd.DataFrame) -> pd.DataFrame:
+    """The files and rows :func:`load_dataset` skipped: columns ``path`` and ``reason``."""
+    return df.attrs.get("skipped", pd.DataFrame(columns=["path", "reason"]))
+
+
+def _read_csv(path: Path, required: list[str], any_of: list[str] | None = None) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if any_of and not any(c in df.columns for c in any_of):
+        missing.append(" or ".join(any_of))
+    if missing:
+        raise DatasetError(
+            f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}"
+        )
+    return df
+
+
+def _dedupe(df: pd.DataFrame, key: str, csv: Path, skipped: list) -> pd.DataFrame:
+    dup = df.duplicated(subset=[key], keep="first")
+    for value in df.loc[dup, key]:
+        skipped.append((str(csv), f"duplicate row for image {value!r} (first one kept)"))
+    return df[~dup]
+
+
+def _unlisted(folder: Path, listed: set[str], csv: Path, skipped: list) -> None:
+    """Report image files present in ``folder`` that the CSV does not list."""
+    if not folder.is_dir():
+        return
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        name = entry.name
+        if not entry.is_file() or _is_system_file(name):
+            continue
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS and stem not in listed:
+            skipped.append((entry.path, f"image has no row in {csv.name}; not used"))
+
+
+def _find_image(folders: list[Path], stem: str) -> Path:
+    for folder in folders:
+        for ext in (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"):
+            candidate = folder / f"{stem}{ext}"
+            if candidate.exists():
+                return candidate
+    return folders[0] / f"{stem}.jpg"
+
+
+# --------------------------------------------------------------------------- layouts
+
+
+def _load_isic2020(root: Path) -> pd.DataFrame:
+    csv = root / ISIC_CSV
+    meta = _read_csv(csv, ["image_name"], any_of=["target", "benign_malignant"])
+    skipped: list[tuple[str, str]] = []
+    meta = _dedupe(meta, "image_name", csv, skipped)
+    label_col = "target" if "target" in meta.columns else "benign_malignant"
+    labels = [_parse_label(v, f"{csv}, image {n}") for v, n in zip(meta[label_col], meta["image_name"])]
+    folder = root / "train"
+    if not folder.is_dir():
+        raise DatasetError(f"{root}: found {ISIC_CSV} but no train/ folder with the images")
+    paths = [str(_find_image([folder], n)) for n in meta["image_name"]]
+    group = meta["patient_id"] if "patient_id" in meta.columns else meta["image_name"]
+    group = [g if g else n for g, n in zip(group, meta["image_name"])]
+    df = pd.DataFrame({"path": paths, "label": labels, "group": group, "source_split": ""})
+    for col in meta.columns:
+        if col not in ("target",):
+            df[col] = meta[col].to_numpy()
+    _unlisted(folder, set(meta["image_name"]), csv, skipped)
+    return _finish(df, skipped, root, "isic2020")
+
+
+def _load_ham10000(root: Path) -> pd.DataFrame:
+    csv = root / HAM_CSV
+    meta = _read_csv(csv, ["image_id", "dx"])
+    skipped: list[tuple[str, str]] = []
+    meta = _dedupe(meta, "image_id", csv, skipped)
+    dx = meta["dx"].str.strip().str.lower()
+    unknown = sorted(set(dx) - HAM_MALIGNANT - HAM_BENIGN)
+    if unknown:
+        raise DatasetError(
+            f"{csv}: dx value(s) {unknown} are not HAM10000 diagnoses; expected one of "
+            f"{sorted(HAM_MALIGNANT | HAM_BENIGN)}"
+        )
+    folders = [root / "images", root / "HAM10000_images_part_1", root / "HAM10000_images_part_2"]
+    folders = [f for f in folders if f.is_dir()]
+    if not folders:
+        raise DatasetError(
+            f"{root}: found {HAM_CSV} but no images/ or HAM10000_images_part_1/ folder with the images"
+        )
+    paths = [str(_find_image(folders, n)) for n in meta["image_id"]]
+    group = meta["lesion_id"] if "lesion_id" in meta.columns else meta["image_id"]
+    df = pd.DataFrame(
+        {
+            "path": paths,
+            "label": dx.isin(HAM_MALIGNANT).astype(int).to_numpy(),
+            "group": [g if g else n for g, n in zip(group, meta["image_id"])],
+            "source_split": "",
+        }
+    )
+    for col in meta.columns:
+        df[col] = meta[col].to_numpy()
+    listed = set(meta["image_id"])
+    for folder in folders:
+        _unlisted(folder, listed, csv, skipped)
+    return _finish(df, skipped, root, "ham10000")
+
+
+def _class_folder_roots(root: Path) -> list[tuple[Path, str]]:
+    """(folder holding benign/ and malignant/, split name) pairs."""
+    def has_classes(p: Path) -> bool:
+        return (p / "benign").is_dir() or (p / "malignant").is_dir()
+
+    if has_classes(root):
+        return [(root, "")]
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and entry.name.lower() in CLASS_SPLITS and has_classes(entry):
+            found.append((entry, entry.name.lower()))
+    return found
+
+
+def _load_class_folders(root: Path, bases: list[tuple[Path, str]]) -> pd.DataFrame:
+    rows, skipped = [], []
+    for base, split in bases:
+        for label, cls in ((0, "benign"), (1, "malignant")):
+            folder = base / cls
+            if not folder.is_dir():
+                continue
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    path = Path(dirpath) / name
+                    if _is_system_file(name):
+                        continue
+                    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                        skipped.append((str(path), f"not an image file name (expected {sorted(IMAGE_EXTENSIONS)})"))
+                        continue
+                    rel = path.relative_to(root).with_suffix("").as_posix()
+                    rows.append((str(path), label, rel, split))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if df.empty:
+        raise DatasetError(f"{root}: the benign/ and malignant/ folders hold no images")
+    return _finish(df, skipped, root, "class_folders")
+
+
+def load_dataset(path: str | os.PathLike) -> pd.DataFrame:
+    """Load a dermoscopy dataset folder as a table, one row per usable image.
+
+    Recognises the layouts in :data:`LAYOUTS` by their files. Columns: ``path``,
+    ``label`` (0 benign, 1 malignant), ``group`` (patient or lesion id where the
+    layout has one, else an image id: images of one group must stay in one fold),
+    ``source_split`` (the layout's own train/test folder, else ``""``), and the
+    metadata columns of the layout's CSV.
+
+    Bad files (missing, empty, not an image, listed twice, not listed) are skipped
+    and reported: a warning, and the table ``skipped_files(df)``. A folder in no
+    known layout, a CSV without the needed columns or a label that is not
+    benign/malignant or 0/1 raises :class:`DatasetError`. Only reads the folder.
+
+    >>> df = load_dataset("data/sample")  # doctest: +SKIP
+    >>> df["label"].mean()  # share of malignant images  # doctest: +SKIP
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DatasetError(f"{root}: dataset folder does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: expected a dataset folder, got a file")
+    if (root / ISIC_CSV).is_file():
+        df = _load_isic2020(root)
+    elif (root / HAM_CSV).is_file():
+        df = _load_ham10000(root)
+    elif bases := _class_folder_roots(root):
+        df = _load_class_folders(root, bases)
+    else:
+        known = "\n".join(f"  - {k}: {v}" for k, v in LAYOUTS.items())
+        raise DatasetError(f"{root}: not a dataset in a supported layout. Supported layouts:\n{known}")
+    df["label"] = df["label"].astype(np.int64)
+    df["group"] = df["group"].astype(str)
+    return df
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def _group_fold(df: pd.DataFrame, size: float, seed: int, what: str) -> np.ndarray:
+    # ``what`` names the user's parameter in errors, e.g. "val_size=0.1".
+    """Boolean mask of a grouped, label-stratified share ``size`` of ``df``."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_splits = max(2, int(round(1 / size)))
+    n_groups = df["group"].nunique()
+    if n_groups < n_splits:
+        raise ValueError(
+            f"{what} needs at least {n_splits} groups (patients or lesions) to split from, "
+            f"the data has {n_groups}"
+        )
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # sklearn warns when a class has fewer members than folds; we handle it below.
+        warnings.simplefilter("ignore", UserWarning)
+        _, idx = next(splitter.split(np.zeros(len(df)), df["label"], df["group"]))
+    mask = np.zeros(len(df), dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def split_dataset(
+    df: pd.DataFrame, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0
+) -> pd.DataFrame:
+    """Add a ``fold`` column (``train``, ``val``, ``test``): stratified by label, grouped.
+
+    No ``group`` appears in two folds (images of one patient or lesion would leak
+    between training and test otherwise), each fold keeps about the dataset's share
+    of malignant images, and the same ``seed`` and data give the same split.
+    Sizes are shares of the whole table; they are realised as one fold of a
+    ``round(1/size)``-fold grouped split, so ``0.2`` is exact and ``0.3`` becomes
+    about 1/3. ``val_size=0`` makes no validation fold. Returns a new table.
+
+    >>> split = split_dataset(df, seed=0)  # doctest: +SKIP
+    >>> split["fold"].value_counts()  # doctest: +SKIP
+    """
+    for name, value in (("test_size", test_size), ("val_size", val_size)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if test_size + val_size >= 1:
+        raise ValueError(f"test_size + val_size must be below 1, got {test_size + val_size}")
+    for col in ("label", "group"):
+        if col not in df.columns:
+            raise ValueError(f"df lacks column {col!r}; expected the table from load_dataset")
+    out = df.copy()
+    fold = np.full(len(out), "train", dtype=object)
+    if test_size > 0:
+        test = _group_fold(out, test_size, seed, f"test_size={test_size}")
+        fold[test] = "test"
+    rest = np.flatnonzero(fold == "train")
+    if val_size > 0:
+        share = val_size / (1 - test_size)
+        val = _group_fold(out.iloc[rest], share, seed + 1, f"val_size={val_size}")
+        fold[rest[val]] = "val"
+    out["fold"] = fold
+    return out
+
+
+def undersample(df: pd.DataFrame, ratio: float = 1.0, seed: int = 0, fold: str | None = "train") -> pd.DataFrame:
+    """Drop benign images at random so that there are ``ratio`` benign per malignant.
+
+    The original project balanced its second run this way. Only rows of ``fold``
+    are thinned (other folds keep their real class balance; pass ``fold=None`` to
+    thin the whole table). Returns a new table in the original row order.
+    """
+    if ratio <= 0:
+        raise ValueError(f"ratio must be positive, got {ratio}")
+    scope = np.ones(len(df), dtype=bool) if fold is None else (df["fold"] == fold).to_numpy()
+    labels = df["label"].to_numpy()
+    benign = np.flatnonzero(scope & (labels == 0))
+    n_keep = min(len(benign), int(round(ratio * int((scope & (labels == 1)).sum()))))
+    rng = np.random.default_rng(seed)
+    drop = rng.choice(benign, size=len(benign) - n_keep, replace=False)
+    keep = np.ones(len(df), dtype=bool)
+    keep[drop] = False
+    return df[keep].copy()
+
+
+def class_weights(y) -> dict[int, float]:
+    """Weights that make both classes count equally in the loss (scikit-learn's "balanced").
+
+    >>> class_weights([0, 0, 0, 1])
+    {0: 0.6666666666666666, 1: 2.0}
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(y).astype(int)
+    classes = np.unique(y)
+    weights = compute_class_weight("balanced", classes=classes, y=y)
+    return {int(c): float(w) for c, w in zip(classes, weights)}
