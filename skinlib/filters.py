@@ -6,6 +6,8 @@ array and never modifies its input. Colour images are in OpenCV's BGR order.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -106,13 +108,28 @@ def seed_contour(
 
 
 def bilateral(
-    img: np.ndarray, d: int = -1, sigma_color: float = 50, sigma_space: float = 50
+    img: np.ndarray,
+    d: int = -1,
+    sigma_color: float = 50,
+    sigma_space: float = 50,
+    *,
+    method: str = "opencv",
 ) -> np.ndarray:
-    """Edge-preserving smoothing with ``cv2.bilateralFilter``.
+    """Edge-preserving smoothing, as ``cv2.bilateralFilter``.
 
     ``d`` is the neighbourhood diameter; ``d <= 0`` lets OpenCV derive it from
-    ``sigma_space`` (about 3 sigma each side), which is slow for a large
-    ``sigma_space`` on large images. Defaults are the original project's.
+    ``sigma_space`` (radius ``round(1.5 * sigma_space)``). Defaults are the
+    original project's: on a 28x28 image they make a 151-pixel window, mostly
+    mirrored border, and cost about 15 ms an image.
+
+    ``method="matrix"`` computes the same filter for small grayscale images as one
+    matrix product: the mirrored window maps every source pixel to a fixed spatial
+    weight per output pixel, so the (H*W, H*W) weight matrix is built once per
+    size and reused. It is several times faster for windows larger than the image
+    and equals OpenCV's result up to rounding: with the original settings an
+    occasional pixel differs by one grey level; with small windows OpenCV truncates
+    where this rounds, so many pixels differ by one.
+    Images larger than 64x64, or in colour, always use OpenCV.
 
     >>> bilateral(np.zeros((28, 28), np.uint8)).shape
     (28, 28)
@@ -120,7 +137,60 @@ def bilateral(
     img = _check_uint8(img)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if method not in ("opencv", "matrix"):
+        raise ValueError(f"method must be 'opencv' or 'matrix', got {method!r}")
+    if method == "matrix" and img.ndim == 2 and img.size <= 64 * 64:
+        return _bilateral_matrix(img, int(d), float(sigma_color), float(sigma_space))
     return cv2.bilateralFilter(img, int(d), float(sigma_color), float(sigma_space))
+
+
+@functools.lru_cache(maxsize=16)
+def _bilateral_space_matrix(h: int, w: int, d: int, sigma_space: float) -> np.ndarray:
+    """K[p, s]: total spatial weight that source pixel s gets in output pixel p's window.
+
+    Mirrors OpenCV's bilateralFilter: radius from d or sigma, a round window,
+    float32 weights, BORDER_REFLECT_101 padding (which repeats for windows wider
+    than the image).
+    """
+    sigma_space = sigma_space if sigma_space > 0 else 1.0
+    radius = d // 2 if d > 0 else int(np.rint(sigma_space * 1.5))
+    radius = max(radius, 1)
+    # Padded coordinate -> source coordinate, as copyMakeBorder maps them.
+    rows = np.array([cv2.borderInterpolate(i, h, cv2.BORDER_REFLECT_101) for i in range(-radius, h + radius)])
+    cols = np.array([cv2.borderInterpolate(j, w, cv2.BORDER_REFLECT_101) for j in range(-radius, w + radius)])
+    coeff = -0.5 / (sigma_space * sigma_space)
+    # The Gaussian is separable; only the round window is not: row offset dy spans
+    # columns |dx| <= half[dy]. Group rows by span: K = sum over spans of
+    # (row weights R) kron (column weights C), with R[y, sy] = sum of exp(dy^2 coeff)
+    # over the dy of that span that land on source row sy.
+    offsets = np.arange(-radius, radius + 1)
+    half = np.floor(np.sqrt(np.maximum(radius**2 - offsets.astype(np.float64) ** 2, 0)) + 1e-9).astype(int)
+    K = np.zeros((h, w, h, w), np.float64)
+    for span in np.unique(half):
+        R = np.zeros((h, h))
+        for dy in offsets[half == span]:
+            np.add.at(R, (np.arange(h), rows[np.arange(h) + dy + radius]), np.exp(dy * dy * coeff))
+        C = np.zeros((w, w))
+        for dx in range(-span, span + 1):
+            np.add.at(C, (np.arange(w), cols[np.arange(w) + dx + radius]), np.exp(dx * dx * coeff))
+        K += R[:, None, :, None] * C[None, :, None, :]
+    K = K.reshape(h * w, h * w).astype(np.float32)
+    K.setflags(write=False)
+    return K
+
+
+def _bilateral_matrix(img: np.ndarray, d: int, sigma_color: float, sigma_space: float) -> np.ndarray:
+    h, w = img.shape
+    K = _bilateral_space_matrix(h, w, d, sigma_space)
+    sigma_color = sigma_color if sigma_color > 0 else 1.0
+    # Colour weights for signed differences -255..255, float32 like OpenCV's table.
+    lut = np.exp(np.arange(-255.0, 256.0) ** 2 * (-0.5 / (sigma_color * sigma_color))).astype(np.float32)
+    g = img.ravel().astype(np.int16)
+    W = K * lut[g[:, None] - g[None, :] + 255]
+    # einsum, not a BLAS matmul: a threaded BLAS would fight the worker processes
+    # for the cores (and threads do not survive a fork).
+    out = np.einsum("ij,j->i", W, g.astype(np.float32)) / W.sum(axis=1)
+    return np.rint(out).astype(np.uint8).reshape(h, w)
 
 
 def remove_hair(

@@ -128,3 +128,24 @@ def test_crop_falls_back_to_centre():
     flat = np.full((60, 100), 128, np.uint8)
     assert lesion_box(flat) == (0, 20, 60, 80)
     assert crop_to_lesion(flat).shape == (60, 60)
+
+
+@pytest.mark.parametrize("d,sigma_color,sigma_space", [(-1, 50, 50), (9, 75, 75), (-1, 30, 5), (5, 20, 10)])
+def test_matrix_bilateral_matches_opencv(d, sigma_color, sigma_space):
+    rng = np.random.default_rng(d + sigma_space)
+    imgs = [filters.seed_contour(cv2.cvtColor(lesion_image(size=28, radius=int(r), seed=int(r)), cv2.COLOR_BGR2GRAY))
+            for r in rng.integers(3, 12, 6)]
+    imgs += [rng.integers(0, 256, (28, 28), dtype=np.uint8), rng.integers(0, 256, (13, 21), dtype=np.uint8)]
+    for img in imgs:
+        fast = filters.bilateral(img, d, sigma_color, sigma_space, method="matrix").astype(int)
+        ref = filters.bilateral(img, d, sigma_color, sigma_space).astype(int)
+        assert np.abs(fast - ref).max() <= 1  # rounding only
+        if (d, sigma_space) == (-1, 50):  # the original project's setting: nearly identical
+            assert np.abs(fast - ref).mean() < 0.01
+
+
+def test_matrix_bilateral_falls_back_for_colour_and_large():
+    big = np.random.default_rng(0).integers(0, 256, (100, 100), dtype=np.uint8)
+    np.testing.assert_array_equal(filters.bilateral(big, 5, 20, 20, method="matrix"), cv2.bilateralFilter(big, 5, 20, 20))
+    with pytest.raises(ValueError, match="method"):
+        filters.bilateral(big, method="fft")
