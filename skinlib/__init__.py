@@ -8,11 +8,17 @@ Public API::
     lesion_box, crop_to_lesion                                              # contour cropping
     make_sample                                                             # synthetic sample data
     RunConfig                                                               # one run's settings
+    build_model, build_v1, build_v2                                         # the two CNNs
+    train, predict, load_run, scale_pixels                                  # training and prediction
+    evaluate, choose_threshold, compare                                     # metrics
+
+TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 """
 
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
+from skinlib.evaluate import choose_threshold, compare, evaluate
 from skinlib.datasets import (
     DatasetError,
     class_weights,
@@ -25,6 +31,27 @@ from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult, pre
 from skinlib.sample import make_sample
 
 __version__ = "0.1.0"
+
+# Keras and TensorFlow take seconds to import: load them only when a model
+# function is first used, so data-only work (and preprocessing workers) stay light.
+_LAZY = {
+    "build_model": "skinlib.models",
+    "build_v1": "skinlib.models",
+    "build_v2": "skinlib.models",
+    "train": "skinlib.training",
+    "predict": "skinlib.training",
+    "load_run": "skinlib.training",
+    "scale_pixels": "skinlib.training",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skinlib' has no attribute {name!r}")
+
 
 __all__ = [
     "filters",
@@ -44,4 +71,8 @@ __all__ = [
     "preprocess_dataset",
     "read_image",
     "make_sample",
+    "evaluate",
+    "choose_threshold",
+    "compare",
+    *_LAZY,
 ]

@@ -1,9 +1,10 @@
-"""Command line: ``python -m skinlib demo``."""
+"""Command line: ``python -m skinlib demo`` and ``python -m skinlib predict RUN_DIR IMAGE_OR_FOLDER...``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -24,11 +25,40 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    import warnings
+
+    from skinlib.training import RunFolderError, predict
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = predict(args.run, args.images)
+    except (RunFolderError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if args.out:
+        from skinlib.preprocess import atomic_write
+
+        atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
+        print(f"wrote {len(table)} predictions to {args.out}", file=sys.stderr)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skinlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the main job on the configured dataset (default: the built-in sample)")
     demo.set_defaults(func=_demo)
+    pred = sub.add_parser("predict", help="malignancy probabilities for images, with a trained run's model")
+    pred.add_argument("run", help="run folder written by skinlib.train (or its model.keras)")
+    pred.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    pred.add_argument("--out", type=Path, help="write a CSV here instead of printing it")
+    pred.set_defaults(func=_predict)
     args = parser.parse_args(argv)
     return args.func(args)
 

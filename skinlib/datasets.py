@@ -334,7 +334,7 @@ def _group_fold(df: pd.DataFrame, size: float, seed: int, what: str) -> np.ndarr
 
 
 def split_dataset(
-    df: pd.DataFrame, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0
+    df: pd.DataFrame, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0, grouped: bool = True
 ) -> pd.DataFrame:
     """Add a ``fold`` column (``train``, ``val``, ``test``): stratified by label, grouped.
 
@@ -357,6 +357,8 @@ def split_dataset(
         if col not in df.columns:
             raise ValueError(f"df lacks column {col!r}; expected the table from load_dataset")
     out = df.copy()
+    if not grouped:
+        out["group"] = np.arange(len(out)).astype(str)
     fold = np.full(len(out), "train", dtype=object)
     if test_size > 0:
         test = _group_fold(out, test_size, seed, f"test_size={test_size}")
@@ -367,6 +369,8 @@ def split_dataset(
         val = _group_fold(out.iloc[rest], share, seed + 1, f"val_size={val_size}")
         fold[rest[val]] = "val"
     out["fold"] = fold
+    if not grouped:
+        out["group"] = df["group"]
     return out
 
 

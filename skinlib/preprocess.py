@@ -302,7 +302,8 @@ class PreprocessResult:
 
     ``x`` is uint8 (N, size, size, channels); ``y`` int labels; ``rows`` the input
     rows that made it, in the order of ``x`` (its ``fold`` column, if any, splits x);
-    ``skipped`` the files that could not be used, with the reason.
+    ``skipped`` the files that could not be used, with the reason; ``config`` the
+    pipeline that made ``x``.
     """
 
     x: np.ndarray
@@ -311,6 +312,7 @@ class PreprocessResult:
     skipped: pd.DataFrame
     cache_path: Path | None = None
     from_cache: bool = False
+    config: Preprocess | None = None
 
     def __iter__(self):
         return iter((self.x, self.y))
@@ -407,7 +409,7 @@ def preprocess_dataset(
                     x, keep = z["x"], z["keep"]
                     skipped = pd.DataFrame({"path": z["skipped_path"], "reason": z["skipped_reason"]})
                 rows = df.iloc[keep].reset_index(drop=True)
-                return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True)
+                return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True, config)
             except Exception:  # noqa: BLE001
                 pass  # unreadable cache (foreign or damaged): recompute and replace it
 
@@ -464,4 +466,4 @@ def preprocess_dataset(
             atomic_write(cache_path, lambda fh: np.savez(fh, x=x, keep=keep, skipped_path=sp, skipped_reason=sr))
         except OSError as exc:
             raise OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}") from exc
-    return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, False)
+    return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, False, config)

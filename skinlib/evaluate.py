@@ -1,0 +1,166 @@
+"""Metrics that accuracy cannot hide behind: ROC AUC with an interval, balanced
+accuracy, sensitivity, specificity, and the majority-class baseline.
+
+All computed with scikit-learn; this module only gathers them.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions"]
+
+
+def _check(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true).astype(int).ravel()
+    y_prob = np.asarray(y_prob, dtype=float).ravel()
+    if y_true.shape != y_prob.shape:
+        raise ValueError(f"y_true has {y_true.size} values but y_prob has {y_prob.size}")
+    if not np.isin(y_true, (0, 1)).all():
+        raise ValueError(f"y_true must hold 0 (benign) and 1 (malignant), got values {np.unique(y_true)}")
+    if np.isnan(y_prob).any():
+        raise ValueError("y_prob contains NaN (did training diverge?)")
+    return y_true, y_prob
+
+
+def choose_threshold(y_true, y_prob) -> float:
+    """The probability threshold that maximises Youden's J (sensitivity + specificity - 1).
+
+    Choose it on the validation fold, then apply it to the test fold. With one class
+    only there is nothing to choose: returns 0.5 with a warning.
+
+    >>> choose_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.8])
+    0.35
+    """
+    from sklearn import metrics as skm
+
+    y_true, y_prob = _check(y_true, y_prob)
+    if len(np.unique(y_true)) < 2:
+        warnings.warn("choose_threshold: only one class present; using 0.5", stacklevel=2)
+        return 0.5
+    fpr, tpr, thresholds = skm.roc_curve(y_true, y_prob)
+    best = int(np.argmax(tpr - fpr))
+    return float(min(thresholds[best], 1.0))
+
+
+def _bootstrap_auc(y_true, y_prob, n: int, seed: int, level: float) -> tuple[float, float]:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(seed)
+    size = len(y_true)
+    aucs = []
+    for _ in range(n):
+        idx = rng.integers(0, size, size)
+        yt = y_true[idx]
+        if yt.min() == yt.max():  # a resample with one class has no AUC
+            continue
+        aucs.append(skm.roc_auc_score(yt, y_prob[idx]))
+    if len(aucs) < n / 2:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(aucs, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def evaluate(
+    y_true,
+    y_prob,
+    threshold: float = 0.5,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Classification metrics of malignancy probabilities ``y_prob`` against labels ``y_true``.
+
+    Returns a dict: ``n``, ``n_malignant``, ``roc_auc`` with its bootstrap interval
+    (``roc_auc_low``, ``roc_auc_high``; ``n_bootstrap`` resamples, percentile
+    method), ``average_precision``, and at ``threshold``: ``balanced_accuracy``,
+    ``sensitivity`` (malignant found), ``specificity`` (benign cleared),
+    ``accuracy``, ``majority_accuracy`` (always answering the more common class),
+    ``tn``, ``fp``, ``fn``, ``tp`` and ``confusion`` (2x2, rows true, columns
+    predicted). With one class only, the metrics that need both are NaN, with a
+    warning.
+
+    >>> m = evaluate([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], n_bootstrap=0)
+    >>> m["roc_auc"], m["sensitivity"], m["specificity"]
+    (1.0, 1.0, 0.6666666666666666)
+    """
+    from sklearn import metrics as skm  # imported here: keeps `import skinlib` light
+
+    y_true, y_prob = _check(y_true, y_prob)
+    n = len(y_true)
+    if n == 0:
+        raise ValueError("evaluate needs at least one prediction")
+    pred = (y_prob >= threshold).astype(int)
+    cm = skm.confusion_matrix(y_true, pred, labels=[0, 1])
+    tn, fp, fn, tp = (int(v) for v in cm.ravel())
+    n_pos = int(y_true.sum())
+    two_classes = 0 < n_pos < n
+    nan = float("nan")
+    if not two_classes:
+        warnings.warn(
+            f"evaluate: only {'malignant' if n_pos else 'benign'} images in this set; "
+            "ROC AUC, average precision and balanced accuracy are undefined (NaN)",
+            stacklevel=2,
+        )
+    auc = float(skm.roc_auc_score(y_true, y_prob)) if two_classes else nan
+    low, high = _bootstrap_auc(y_true, y_prob, n_bootstrap, seed, level) if two_classes and n_bootstrap else (nan, nan)
+    sensitivity = tp / (tp + fn) if tp + fn else nan
+    specificity = tn / (tn + fp) if tn + fp else nan
+    return {
+        "n": n,
+        "n_malignant": n_pos,
+        "roc_auc": auc,
+        "roc_auc_low": low,
+        "roc_auc_high": high,
+        "average_precision": float(skm.average_precision_score(y_true, y_prob)) if two_classes else nan,
+        "balanced_accuracy": (sensitivity + specificity) / 2 if two_classes else nan,
+        "sensitivity": sensitivity,
+        "specificity": specificity,
+        "accuracy": (tp + tn) / n,
+        "majority_accuracy": max(n_pos, n - n_pos) / n,
+        "threshold": float(threshold),
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
+        "tp": tp,
+        "confusion": cm,
+    }
+
+
+def load_predictions(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The ``predictions.csv`` a training run wrote: path, fold, label, probability."""
+    path = Path(run_dir) / "predictions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no predictions in this run folder (was it written by skinlib.train?)")
+    return pd.read_csv(path)
+
+
+def compare(runs: Mapping[str, Any], fold: str = "test", **kwargs) -> pd.DataFrame:
+    """One row per run: the metrics of :func:`evaluate`, ready for a notebook table.
+
+    ``runs`` maps a run's name to a metrics dict (from :func:`evaluate`) or to a run
+    folder written by :func:`skinlib.train`; for a folder, ``fold``'s predictions
+    are evaluated at the threshold the run chose on its validation fold.
+    """
+    import json
+
+    rows = []
+    for name, run in runs.items():
+        if isinstance(run, Mapping):
+            m = dict(run)
+        else:
+            run_dir = Path(run)
+            preds = load_predictions(run_dir)
+            config = json.loads((run_dir / "config.json").read_text())
+            part = preds[preds["fold"] == fold]
+            m = evaluate(part["label"], part["probability"], threshold=config.get("threshold", 0.5), **kwargs)
+        m.pop("confusion", None)
+        rows.append({"run": name, **m})
+    return pd.DataFrame(rows).set_index("run")
