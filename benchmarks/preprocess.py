@@ -5,7 +5,7 @@
 FOLDER defaults to ../shared/data/isic2020/train (512x512 JPEGs). Both sides run the
 original pipeline (grayscale, 28x28 bilinear resize, contour cleaning, bilateral
 filter) on the same files in this session, best of --repeat runs each.
-preprocess_dataset runs in parallel processes; its fast variant also computes the
+preprocess_dataset runs in parallel threads; its fast variant also computes the
 bilateral filter as a matrix product and decodes JPEGs at reduced scale. The mean
 absolute difference of its outputs from the original loop's says what that costs
 in grey levels (target: within 2 on average).
@@ -57,7 +57,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", nargs="?", type=Path, default=DEFAULT)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    ap.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    ap.add_argument("--workers", type=int, default=None, help="threads (default: one per core)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     if not args.folder.is_dir():

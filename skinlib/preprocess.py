@@ -12,11 +12,8 @@ import hashlib
 import json
 import os
 import tempfile
-import warnings
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -334,8 +331,9 @@ def _load_one(config: Preprocess, path: str) -> tuple[np.ndarray | None, str]:
         return None, f"preprocessing failed: {str(exc).strip().splitlines()[-1]}"
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)  # one process per core already; avoid oversubscription
+def _skipped_table(pairs) -> pd.DataFrame:
+    """``result.skipped``, built one way for computed and cached results (same dtypes)."""
+    return pd.DataFrame(list(pairs), columns=["path", "reason"], dtype=str)
 
 
 def _cache_key(df: pd.DataFrame, config: Preprocess) -> str:
@@ -384,8 +382,8 @@ def preprocess_dataset(
     """Preprocess every image of a dataset table into one array.
 
     ``df`` needs ``path`` and ``label`` columns (as :func:`skinlib.load_dataset`
-    returns). Images are processed in ``workers`` processes (default: one per core;
-    small datasets run in this process), with a progress bar. Files that fail to
+    returns). Images are processed in ``workers`` threads (default: one per core),
+    with a progress bar, streaming: memory holds the output array, not the images. Files that fail to
     decode are skipped and listed in ``result.skipped``; they never stop the run.
 
     With ``cache_dir``, the result is stored as ``.npz`` under a key made from the
@@ -407,7 +405,7 @@ def preprocess_dataset(
             try:
                 with np.load(cache_path, allow_pickle=False) as z:
                     x, keep = z["x"], z["keep"]
-                    skipped = pd.DataFrame({"path": z["skipped_path"], "reason": z["skipped_reason"]})
+                    skipped = _skipped_table(zip(z["skipped_path"].tolist(), z["skipped_reason"].tolist()))
                 rows = df.iloc[keep].reset_index(drop=True)
                 return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True, config)
             except Exception:  # noqa: BLE001
@@ -420,45 +418,30 @@ def preprocess_dataset(
     reasons: list[tuple[str, str]] = []
     if workers is None:
         workers = os.cpu_count() or 1
-    if n < 256:  # starting processes costs more than it saves
-        workers = 1
 
     from tqdm.auto import tqdm
 
     load = partial(_load_one, config)
     bar = tqdm(total=n, desc="preprocess", unit="img", disable=not progress or n == 0)
-    done = 0
-
-    def take(results: Iterator) -> None:
-        nonlocal done
-        for img, reason in results:
-            if img is None:
-                reasons.append((paths[done], reason))
-            else:
-                x[done] = img
-                ok[done] = True
-            done += 1
-            bar.update(1)
-
     try:
-        if workers > 1:
-            try:
-                # spawn, not fork: a forked child inherits OpenCV's, BLAS's and
-                # TensorFlow's thread pools in an unusable state and can hang.
-                with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-                    take(pool.map(load, paths, chunksize=max(1, min(32, n // (workers * 8)))))
-            except BrokenProcessPool:
-                # A worker died (killed, or the parent cannot be re-imported by spawn):
-                # finish in this process rather than lose the run.
-                warnings.warn("preprocessing workers stopped; continuing in this process", stacklevel=2)
-        take(map(load, paths[done:]))
+        # Threads, not processes: decoding, OpenCV filters and NumPy's array loops
+        # release the GIL, so threads use every core without re-importing anything,
+        # and work the same in notebooks and in scripts without a __main__ guard.
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for i, (img, reason) in enumerate(pool.map(load, paths) if workers > 1 else map(load, paths)):
+                if img is None:
+                    reasons.append((paths[i], reason))
+                else:
+                    x[i] = img
+                    ok[i] = True
+                bar.update(1)
     finally:
         bar.close()
 
     keep = np.flatnonzero(ok)
     x = x[keep] if len(keep) < n else x
     rows = df.iloc[keep].reset_index(drop=True)
-    skipped = pd.DataFrame(reasons, columns=["path", "reason"])
+    skipped = _skipped_table(reasons)
     if cache_path is not None:
         sp = np.array(skipped["path"].tolist(), dtype=str) if len(skipped) else np.array([], dtype=str)
         sr = np.array(skipped["reason"].tolist(), dtype=str) if len(skipped) else np.array([], dtype=str)
