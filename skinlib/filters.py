@@ -160,21 +160,29 @@ def _bilateral_space_matrix(h: int, w: int, d: int, sigma_space: float) -> np.nd
     cols = np.array([cv2.borderInterpolate(j, w, cv2.BORDER_REFLECT_101) for j in range(-radius, w + radius)])
     coeff = -0.5 / (sigma_space * sigma_space)
     # The Gaussian is separable; only the round window is not: row offset dy spans
-    # columns |dx| <= half[dy]. Group rows by span: K = sum over spans of
-    # (row weights R) kron (column weights C), with R[y, sy] = sum of exp(dy^2 coeff)
-    # over the dy of that span that land on source row sy.
+    # columns |dx| <= half[dy]. So K = sum over spans s of R_s kron C_s, where
+    # R_s[y, sy] sums exp(dy^2 coeff) over the dy of span s landing on source row sy,
+    # and C_s[x, sx] sums exp(dx^2 coeff) over |dx| <= s landing on source column sx.
     offsets = np.arange(-radius, radius + 1)
     half = np.floor(np.sqrt(np.maximum(radius**2 - offsets.astype(np.float64) ** 2, 0)) + 1e-9).astype(int)
-    K = np.zeros((h, w, h, w), np.float64)
-    for span in np.unique(half):
-        R = np.zeros((h, h))
-        for dy in offsets[half == span]:
-            np.add.at(R, (np.arange(h), rows[np.arange(h) + dy + radius]), np.exp(dy * dy * coeff))
-        C = np.zeros((w, w))
-        for dx in range(-span, span + 1):
-            np.add.at(C, (np.arange(w), cols[np.arange(w) + dx + radius]), np.exp(dx * dx * coeff))
-        K += R[:, None, :, None] * C[None, :, None, :]
-    K = K.reshape(h * w, h * w).astype(np.float32)
+    spans, span_of = np.unique(half, return_inverse=True)
+    ys = np.arange(h)
+    R = np.zeros((len(spans), h, h))
+    np.add.at(
+        R,
+        (np.repeat(span_of, h), np.tile(ys, len(offsets)), rows[ys[None, :] + offsets[:, None] + radius].ravel()),
+        np.repeat(np.exp(offsets * offsets * coeff), h),
+    )
+    # D[k, x, sx]: weight of the columns at distance exactly k; cumulative sums give C.
+    xs, ks = np.arange(w), np.arange(radius + 1)
+    D = np.zeros((radius + 1, w, w))
+    for sign in (1, -1):
+        src = cols[xs[None, :] + sign * ks[:, None] + radius]
+        weight = np.exp(ks * ks * coeff) * (1.0 if sign == 1 else (ks > 0))
+        np.add.at(D, (np.repeat(ks, w), np.tile(xs, radius + 1), src.ravel()), np.repeat(weight, w))
+    C = np.cumsum(D, axis=0)[spans]
+    K = np.tensordot(R, C, axes=(0, 0))  # [y, sy, x, sx]
+    K = K.transpose(0, 2, 1, 3).reshape(h * w, h * w).astype(np.float32)
     K.setflags(write=False)
     return K
 
