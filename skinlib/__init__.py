@@ -10,7 +10,7 @@ Public API::
     RunConfig                                                               # one run's settings
     build_model, build_v1, build_v2                                         # the two CNNs
     train, predict, load_run, scale_pixels                                  # training and prediction
-    evaluate, choose_threshold, compare                                     # metrics
+    evaluate, choose_threshold, compare, conclusion                         # metrics
 
 TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 """
@@ -18,7 +18,7 @@ TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
-from skinlib.evaluate import choose_threshold, compare, evaluate
+from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate
 from skinlib.datasets import (
     DatasetError,
     class_weights,
@@ -74,5 +74,6 @@ __all__ = [
     "evaluate",
     "choose_threshold",
     "compare",
+    "conclusion",
     *_LAZY,
 ]

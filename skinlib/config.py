@@ -17,8 +17,15 @@ with a quick profile, or on a real dataset:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from skinlib.preprocess import Preprocess
 
 __all__ = ["RunConfig", "project_dir", "sample_dir"]
 
@@ -81,10 +88,9 @@ class RunConfig:
         data_env = os.environ.get("SKINLIB_DATA", "").strip()
         data = Path(data_env).expanduser() if data_env else sample_dir()
         run_env = os.environ.get("SKINLIB_RUN", "").strip()
-        run_dir = Path(run_env).expanduser() if run_env else project_dir() / "runs" / (
-            "sample" if not data_env else Path(data).name
-        )
         quick = profile == "quick"
+        default_run = ("sample" if not data_env else Path(data).name) + ("-quick" if quick else "")
+        run_dir = Path(run_env).expanduser() if run_env else project_dir() / "runs" / default_run
         values = dict(
             data=data,
             run_dir=run_dir,
@@ -95,3 +101,41 @@ class RunConfig:
         )
         values.update(overrides)
         return cls(**values)
+
+    # -- hand-over between notebooks: files in the run folder
+
+    def save_prepared(self, df: "pd.DataFrame", config: "Preprocess") -> None:
+        """Store the split table and the chosen preprocessing for the training notebooks."""
+        from skinlib.preprocess import atomic_write
+
+        meta = {"preprocess": config.to_dict(), "dataset": df.attrs.get("root", str(self.data)),
+                "layout": df.attrs.get("layout", "")}
+        atomic_write(self.run_dir / "dataset.csv", lambda fh: df.to_csv(fh, index=False), mode="w")
+        atomic_write(self.run_dir / "preprocess.json", lambda fh: fh.write(json.dumps(meta, indent=2)), mode="w")
+
+    def load_prepared(self) -> tuple["pd.DataFrame", "Preprocess"]:
+        """The split table and preprocessing saved by ``01_preprocess``.
+
+        Raises FileNotFoundError saying which notebook to run first when missing.
+        """
+        import pandas as pd
+
+        from skinlib.preprocess import Preprocess
+
+        table, meta_path = self.run_dir / "dataset.csv", self.run_dir / "preprocess.json"
+        if not table.is_file() or not meta_path.is_file():
+            raise FileNotFoundError(
+                f"{self.run_dir} has no prepared dataset (dataset.csv, preprocess.json): "
+                "run notebooks/01_preprocess.ipynb first, with the same SKINLIB_DATA and SKINLIB_RUN"
+            )
+        meta = json.loads(meta_path.read_text())
+        df = pd.read_csv(table, dtype={"group": str, "source_split": str}, keep_default_na=False)
+        df.attrs.update(root=meta.get("dataset", ""), layout=meta.get("layout", ""))
+        return df, Preprocess.from_dict(meta["preprocess"])
+
+    def run(self, name: str, made_by: str) -> Path:
+        """The folder of the trained run ``name``; FileNotFoundError naming ``made_by`` if absent."""
+        path = self.run_dir / name
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path}: no trained run here; run notebooks/{made_by}.ipynb first")
+        return path

@@ -28,6 +28,8 @@ __all__ = [
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 #: Files that operating systems leave in folders; never images, never reported.
 SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", ".directory"}
+#: Class folder names (any case: on macOS and Windows ``Benign/`` always matched ``benign``).
+CLASS_NAMES = {"benign": 0, "malignant": 1}
 HAM_MALIGNANT = {"mel", "bcc", "akiec"}
 HAM_BENIGN = {"nv", "bkl", "df", "vasc"}
 ISIC_CSV = "ISIC_2020_Training_GroundTruth.csv"
@@ -37,7 +39,7 @@ CLASS_SPLITS = ("train", "valid", "val", "validation", "test")
 LAYOUTS = {
     "isic2020": f"{ISIC_CSV} with train/<image_name>.jpg (label: target or benign_malignant; group: patient_id)",
     "ham10000": f"{HAM_CSV} with images/ or HAM10000_images_part_1/ and _part_2/ (label from dx; group: lesion_id)",
-    "class_folders": "benign/ and malignant/ folders of images, optionally under train/, valid/ or test/",
+    "class_folders": "benign/ and malignant/ folders of images (any case), optionally under train/, valid/ or test/",
 }
 
 _MAGIC = {
@@ -119,6 +121,15 @@ def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout
     if skipped:
         warnings.warn(
             f"{root}: skipped {len(skipped)} file(s) or row(s); see skipped_files(df) for paths and reasons",
+            stacklevel=3,
+        )
+    labels = set(int(v) for v in df["label"])
+    if len(labels) == 1:
+        # Loadable (a test split may hold one class), but nothing can be learned
+        # from it and ROC AUC is undefined on it: say so now, not at evaluation.
+        word = "malignant" if labels == {1} else "benign"
+        warnings.warn(
+            f"{root}: only {word} images ({len(df)}); training and evaluation need benign and malignant images",
             stacklevel=3,
         )
     return df
@@ -234,27 +245,53 @@ def _load_ham10000(root: Path) -> pd.DataFrame:
     return _finish(df, skipped, root, "ham10000")
 
 
+def _subfolders(base: Path) -> list[os.DirEntry]:
+    try:
+        return sorted((e for e in os.scandir(base) if e.is_dir()), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _class_dirs(base: Path) -> list[tuple[int, Path]]:
+    """(label, folder) of the class folders directly under ``base``, benign first; names in any case."""
+    found = [(CLASS_NAMES[e.name.lower()], e.name, Path(e.path)) for e in _subfolders(base) if e.name.lower() in CLASS_NAMES]
+    return [(label, path) for label, _, path in sorted(found)]
+
+
 def _class_folder_roots(root: Path) -> list[tuple[Path, str]]:
     """(folder holding benign/ and malignant/, split name) pairs."""
-    def has_classes(p: Path) -> bool:
-        return (p / "benign").is_dir() or (p / "malignant").is_dir()
-
-    if has_classes(root):
+    if _class_dirs(root):
         return [(root, "")]
     found = []
-    for entry in sorted(root.iterdir()):
-        if entry.is_dir() and entry.name.lower() in CLASS_SPLITS and has_classes(entry):
-            found.append((entry, entry.name.lower()))
+    for entry in _subfolders(root):
+        if entry.name.lower() in CLASS_SPLITS and _class_dirs(Path(entry.path)):
+            found.append((Path(entry.path), entry.name.lower()))
     return found
+
+
+def _holds_images(folder: str) -> bool:
+    return any(
+        True
+        for _, _, files in os.walk(folder)
+        for name in files
+        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not _is_system_file(name)
+    )
 
 
 def _load_class_folders(root: Path, bases: list[tuple[Path, str]]) -> pd.DataFrame:
     rows, skipped = [], []
     for base, split in bases:
-        for label, cls in ((0, "benign"), (1, "malignant")):
-            folder = base / cls
-            if not folder.is_dir():
+        # A folder of images beside the class folders under no class name ("melanoma",
+        # a typo) is reported: dropping it silently would lose data unnoticed.
+        for entry in _subfolders(base):
+            name = entry.name
+            if name.lower() in CLASS_NAMES or name.startswith(".") or name == "__MACOSX":
                 continue
+            if _holds_images(entry.path):
+                skipped.append(
+                    (entry.path, "folder is not a class folder (expected benign/ or malignant/); its files are not used")
+                )
+        for label, folder in _class_dirs(base):
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames.sort()
                 for name in sorted(filenames):

@@ -35,6 +35,21 @@ def _check_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
     return img
 
 
+def _inpaint(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
+    """``cv2.inpaint`` with Telea's method, the same result on every call.
+
+    On an image one pixel high or wide OpenCV reads memory it never wrote, so the
+    same input gives different outputs from call to call. Such an image is inpainted
+    inside a one-pixel replicated border, then cropped back; others go straight
+    to OpenCV, unchanged (the original pipeline is reproduced pixel for pixel).
+    """
+    if min(img.shape[:2]) > 1:
+        return cv2.inpaint(img, mask, radius, cv2.INPAINT_TELEA)
+    padded = cv2.copyMakeBorder(img, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    pmask = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    return cv2.inpaint(padded, pmask, radius, cv2.INPAINT_TELEA)[1:-1, 1:-1].copy()
+
+
 def to_gray(img: np.ndarray) -> np.ndarray:
     """Convert a BGR, BGRA or grayscale image to a 2-D grayscale image.
 
@@ -104,7 +119,7 @@ def seed_contour(
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     mask = np.zeros_like(gray)
     cv2.drawContours(mask, contours, -1, 255, thickness)
-    return cv2.inpaint(gray, mask, inpaint_radius, cv2.INPAINT_TELEA)
+    return _inpaint(gray, mask, inpaint_radius)
 
 
 def bilateral(
@@ -227,4 +242,4 @@ def remove_hair(
     _, mask = cv2.threshold(blackhat, threshold, 255, cv2.THRESH_BINARY)
     # Widen the mask a little so the hair's soft edges are filled in too.
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    return cv2.inpaint(img, mask, inpaint_radius, cv2.INPAINT_TELEA)
+    return _inpaint(img, mask, inpaint_radius)

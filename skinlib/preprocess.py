@@ -274,6 +274,10 @@ class Preprocess:
         """Run the steps on a decoded image; returns uint8 of shape :attr:`output_shape`."""
         if not self.color and img.ndim == 3:
             img = filters.to_gray(img)
+        elif self.color and (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
+            # A grayscale array through a colour pipeline: the same grey in B, G and R,
+            # as read_image(color=True) gives for a grayscale file.
+            img = cv2.cvtColor(filters.to_gray(img), cv2.COLOR_GRAY2BGR)
         for _, img in self.stages(img):
             pass
         if img.ndim == 3 and self.channels == 1:
@@ -359,6 +363,10 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
@@ -370,6 +378,21 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         except FileNotFoundError:
             pass
         raise
+
+
+def _check_cache_writable(cache_path: Path) -> None:
+    """Fail now, not after the whole dataset, when the cache folder cannot be written.
+
+    Creates and removes an empty temporary file: this catches a path under a regular
+    file, a missing permission and a read-only file system, for root too.
+    """
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{cache_path.name}.", suffix=".tmp", dir=cache_path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}") from exc
 
 
 def preprocess_dataset(
@@ -410,6 +433,7 @@ def preprocess_dataset(
                 return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True, config)
             except Exception:  # noqa: BLE001
                 pass  # unreadable cache (foreign or damaged): recompute and replace it
+        _check_cache_writable(cache_path)
 
     paths = [str(p) for p in df["path"]]
     n = len(paths)

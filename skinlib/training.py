@@ -22,13 +22,13 @@ from typing import Any, Iterable
 # notebook outputs; 3 silences them unless the user has set the variable.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from skinlib.models import build_model, keras  # noqa: E402  (imports Keras quietly)
+
 from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights  # noqa: E402
 from skinlib.evaluate import choose_threshold  # noqa: E402
-from skinlib.models import build_model  # noqa: E402
 from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult  # noqa: E402
 
 __all__ = ["train", "scale_pixels", "set_determinism", "load_run", "predict", "RunFolderError"]
@@ -136,11 +136,13 @@ def _fingerprint(rows: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
-def _reserve_run_dir(run_dir: Path) -> Path:
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+def _reserve_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir} exists and is a file, not a run folder")
+    if not overwrite and run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(
             f"{run_dir} already exists and is not empty; a run folder is never overwritten. "
-            "Choose a new folder or delete this one."
+            "Choose a new folder, delete this one, or pass overwrite=True."
         )
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".partial", dir=run_dir.parent))
@@ -159,6 +161,7 @@ def train(
     learning_rate: float = 1e-3,
     early_stopping: int | None = None,
     run_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
     progress: str | None = "epochs",
 ) -> pd.DataFrame:
     """Train ``model`` (``"v1"``, ``"v2"`` or a compiled Keras model) on ``data``.
@@ -183,7 +186,8 @@ def train(
     With ``run_dir``, writes ``model.keras``, ``history.csv``, ``predictions.csv``
     and ``config.json`` there. The folder is assembled under a temporary name and
     renamed when complete: an interrupted run leaves earlier runs intact and no
-    half-written run. An existing, non-empty ``run_dir`` is an error.
+    half-written run. An existing, non-empty ``run_dir`` is an error unless
+    ``overwrite=True``, which replaces it only once the new run is complete.
 
     Returns the history, one row per epoch (``epoch`` from 1).
     """
@@ -199,7 +203,7 @@ def train(
         raise ValueError(f"progress must be 'epochs', 'bar' or None, got {progress!r}")
     if faithful:
         class_weight, augment = None, False
-    tmp_dir = _reserve_run_dir(Path(run_dir)) if run_dir is not None else None
+    tmp_dir = _reserve_run_dir(Path(run_dir), overwrite) if run_dir is not None else None
     try:
         set_determinism(seed)
         if isinstance(model, str):
@@ -246,12 +250,26 @@ def train(
                     faithful=faithful, learning_rate=learning_rate, early_stopping=early_stopping,
                 ),
             )
-            os.replace(tmp_dir, run_dir)
+            _swap_in(tmp_dir, Path(run_dir))
             tmp_dir = None
         return history
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _swap_in(new: Path, run_dir: Path) -> None:
+    """Move a completed run folder into place; an old one is moved aside, then deleted."""
+    old = None
+    if run_dir.exists():
+        if not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        else:
+            old = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
+            os.replace(run_dir, old)
+    os.replace(new, run_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _predict_probs(model: keras.Model, x: np.ndarray, faithful: bool, batch_size: int = 512) -> np.ndarray:

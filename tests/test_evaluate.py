@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from skinlib.evaluate import choose_threshold, compare, evaluate
+from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate
 
 
 def _fixed():
@@ -67,3 +67,16 @@ def test_compare_is_one_row_per_run():
     assert list(table.index) == ["good", "random"]
     assert "confusion" not in table.columns
     assert table.loc["random", "roc_auc"] == 0.5 and table.loc["good", "roc_auc"] > 0.8
+
+
+def test_conclusion_follows_the_numbers():
+    y, p = _fixed()
+    table = compare({"good": evaluate(y, p, n_bootstrap=300), "blank": evaluate(y, np.full(100, 0.5), n_bootstrap=300)})
+    text = conclusion(table)
+    assert "**good** ranks images better than chance" in text
+    assert "**blank** is indistinguishable from chance" in text
+    assert "**good** is clearly better than **blank**" in text
+    assert f"accuracy {table.loc['good', 'accuracy']:.2f} against 0.80" in text
+    # two similar runs: the intervals overlap, and it says so
+    near = compare({"a": evaluate(y, p, n_bootstrap=300), "b": evaluate(y, p + 0.01 * np.sin(np.arange(100)), n_bootstrap=300)})
+    assert "interval overlaps" in conclusion(near)

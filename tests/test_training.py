@@ -82,6 +82,10 @@ def test_existing_run_folder_is_never_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="never overwritten"):
         train("v1", separable(n=60), epochs=1, run_dir=run, progress=None)
     assert (run / "notes.txt").read_text() == "mine"
+    # overwrite=True replaces it, explicitly, once the new run is complete
+    train("v1", separable(n=60), epochs=1, run_dir=run, progress=None, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.csv", "model.keras", "predictions.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_interrupted_training_leaves_nothing_half_written(tmp_path):
