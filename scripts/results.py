@@ -9,10 +9,11 @@ and on the malignant-vs-benign set (its own train/test folders). Each run is a r
 folder under --out; a run folder that already exists is reused, so an interrupted
 call resumes where it stopped. Then writes:
 
-- ``<out>/ablation.csv`` and ``<out>/ablation.md``: one row per cell, test ROC AUC
-  mean over seeds and each seed's 95% bootstrap interval, balanced accuracy,
-  sensitivity and specificity at the threshold chosen on validation;
-- ``<out>/external.csv`` / ``.md``: the best configuration on the other datasets;
+- ``results/ablation.csv`` and ``results/ablation.md``: one row per cell, test ROC
+  AUC mean over seeds and each seed's 95% bootstrap interval, balanced accuracy,
+  sensitivity and specificity at the threshold chosen on validation (and
+  ``results/ablation_runs.csv``, one row per run);
+- ``results/external.csv`` / ``.md``: the best configuration on the other datasets;
 - ``Images/``: accuracy.png, loss.png (v1), accuracy_2.png, loss_2.png (v2) of the
   seed-0 corrected runs with the default preprocessing, roc.png (v1 and v2) and
   ablation.png. This script is the only thing that writes ``Images/``.
@@ -139,6 +140,7 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
     ap.add_argument("--images", type=Path, default=ROOT / "Images", help="where the published figures go")
+    ap.add_argument("--tables", type=Path, default=ROOT / "results", help="where the result tables go")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
     args = ap.parse_args()
     ham = args.data_root / "ham10000"
@@ -162,10 +164,10 @@ def main() -> int:
             rows.append({"preprocessing": prep, "model": model, "setup": setup, "seed": seed, **metrics_row(run_dir)})
             bar.update(1)
     runs = pd.DataFrame(rows)
-    runs.to_csv(args.out / "ablation_runs.csv", index=False)
     table = summarise(runs, ["preprocessing", "model", "setup"])
-    table.to_csv(args.out / "ablation.csv", index=False)
-    write_text(args.out / "ablation.md", to_markdown(table))
+    write_text(args.tables / "ablation_runs.csv", runs.to_csv(index=False))
+    write_text(args.tables / "ablation.csv", table.to_csv(index=False))
+    write_text(args.tables / "ablation.md", to_markdown(table))
 
     corrected = table[table["setup"] == "corrected"]
     best_prep = corrected.groupby("preprocessing")["val_auc_mean"].mean().idxmax()
@@ -193,8 +195,8 @@ def main() -> int:
                              "setup": "corrected", "seed": seed, **metrics_row(run_dir)})
     if external:
         ext = summarise(pd.DataFrame(external), ["dataset", "split", "preprocessing", "model", "setup"])
-        ext.to_csv(args.out / "external.csv", index=False)
-        write_text(args.out / "external.md", to_markdown(ext))
+        write_text(args.tables / "external.csv", ext.to_csv(index=False))
+        write_text(args.tables / "external.md", to_markdown(ext))
 
     publish_figures(args, table)
     minutes = (time.perf_counter() - started) / 60

@@ -117,7 +117,9 @@ def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout
         raise DatasetError(f"{root}: no usable images found in the {layout} layout ({len(skipped)} skipped)")
     df.attrs["layout"] = layout
     df.attrs["root"] = str(root)
-    df.attrs["skipped"] = pd.DataFrame(skipped, columns=["path", "reason"])
+    # A plain list, not a DataFrame: pandas compares attrs when concatenating tables,
+    # and a DataFrame there would make pd.concat of loaded datasets fail.
+    df.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
     if skipped:
         warnings.warn(
             f"{root}: skipped {len(skipped)} file(s) or row(s); see skipped_files(df) for paths and reasons",
@@ -137,7 +139,7 @@ def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout
 
 def skipped_files(df: pd.DataFrame) -> pd.DataFrame:
     """The files and rows :func:`load_dataset` skipped: columns ``path`` and ``reason``."""
-    return df.attrs.get("skipped", pd.DataFrame(columns=["path", "reason"]))
+    return pd.DataFrame(df.attrs.get("skipped", []), columns=["path", "reason"], dtype=str)
 
 
 def _read_csv(path: Path, required: list[str], any_of: list[str] | None = None) -> pd.DataFrame:

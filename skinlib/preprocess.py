@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import tempfile
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -380,6 +382,26 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         raise
 
 
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
+    """``pool.map(fn, items)`` in order, with at most ``window`` tasks submitted at a time.
+
+    ``Executor.map`` submits every item at once: a future, a work item and a lock per
+    image, about 2.5 KB each, so memory grew with the dataset (74 MB for 30,000 images).
+    A bounded window keeps it flat, and on an interrupt only the window is cancelled.
+    """
+    it = iter(items)
+    pending: deque = deque(pool.submit(fn, item) for item in itertools.islice(it, window))
+    try:
+        while pending:
+            result = pending.popleft().result()
+            for item in itertools.islice(it, 1):
+                pending.append(pool.submit(fn, item))
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+
+
 def _check_cache_writable(cache_path: Path) -> None:
     """Fail now, not after the whole dataset, when the cache folder cannot be written.
 
@@ -452,7 +474,8 @@ def preprocess_dataset(
         # release the GIL, so threads use every core without re-importing anything,
         # and work the same in notebooks and in scripts without a __main__ guard.
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            for i, (img, reason) in enumerate(pool.map(load, paths) if workers > 1 else map(load, paths)):
+            results = _bounded_map(pool, load, paths, 8 * workers) if workers > 1 else map(load, paths)
+            for i, (img, reason) in enumerate(results):
                 if img is None:
                     reasons.append((paths[i], reason))
                 else:

@@ -48,6 +48,16 @@ def test_class_folder_layout(class_tree):
     assert skipped_files(df).empty  # .DS_Store is silently ignored
 
 
+def test_loaded_tables_concatenate(class_tree, isic_tree):
+    """Metadata in attrs must not break ordinary pandas work such as concat."""
+    (isic_tree / "train" / "ISIC_0000001.jpg").unlink()
+    with pytest.warns(UserWarning):
+        a = load_dataset(isic_tree)
+    both = pd.concat([a, load_dataset(class_tree)], ignore_index=True)
+    assert len(both) == 11 + 12
+    assert list(skipped_files(a)["reason"]) == ["image file is missing"]
+
+
 def test_class_folders_at_root(tmp_path):
     for cls in ("benign", "malignant"):
         write_jpeg(tmp_path / cls / "a.jpg", lesion_image())
