@@ -14,6 +14,7 @@ call resumes where it stopped. Then writes:
   sensitivity and specificity at the threshold chosen on validation (and
   ``results/ablation_runs.csv``, one row per run);
 - ``results/external.csv`` / ``.md``: the best configuration on the other datasets;
+- ``results/summary.md``: the tables quoted in README.md;
 - ``Images/``: accuracy.png, loss.png (v1), accuracy_2.png, loss_2.png (v2) of the
   seed-0 corrected runs with the default preprocessing, roc.png (v1 and v2) and
   ablation.png. This script is the only thing that writes ``Images/``.
@@ -130,6 +131,32 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary_markdown(table: pd.DataFrame, external: pd.DataFrame | None) -> str:
+    """The tables quoted in README.md: as published beside corrected, then other datasets."""
+    lines = [
+        "| preprocessing | model | ROC AUC, as published | ROC AUC, corrected | balanced accuracy | sensitivity | specificity | epochs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (prep, model), g in table.groupby(["preprocessing", "model"], sort=False):
+        pub = g[g["setup"] == "as published"].iloc[0]
+        cor = g[g["setup"] == "corrected"].iloc[0]
+        lines.append(
+            f"| {prep} | {model} | {pub.test_auc_mean:.3f} ± {pub.test_auc_sd:.3f} | **{cor.test_auc_mean:.3f}** ± "
+            f"{cor.test_auc_sd:.3f} | {cor.balanced_accuracy:.3f} | {cor.sensitivity:.3f} | {cor.specificity:.3f} | "
+            f"{cor.epochs_run:.0f} |"
+        )
+    if external is not None:
+        lines += [
+            "",
+            "| dataset | split | test ROC AUC (mean) | per seed [95% interval] | balanced accuracy | sensitivity | specificity |",
+            "|---|---|---:|---|---:|---:|---:|",
+        ]
+        for _, r in external.iterrows():
+            lines.append(f"| {r.dataset} | {r.split} | {r.test_auc_mean:.3f} | {r.test_auc_per_seed} | "
+                         f"{r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_text(path: Path, text: str) -> None:
     skinlib.preprocess.atomic_write(path, lambda fh: fh.write(text), mode="w")
 
@@ -172,6 +199,10 @@ def main() -> int:
     corrected = table[table["setup"] == "corrected"]
     best_prep = corrected.groupby("preprocessing")["val_auc_mean"].mean().idxmax()
     print(f"best preprocessing by mean validation ROC AUC (v1 and v2, corrected): {best_prep}", flush=True)
+    default_prep = next(k for k, v in PREPROCESSING.items() if v == Preprocess.default())
+    print(f"project default, Preprocess.default(): {default_prep}"
+          + (" (the best measured)" if default_prep == best_prep else "; NOT the best measured: change the default"),
+          flush=True)
 
     # The best configuration on the other two datasets (v2, corrected).
     external = []
@@ -198,14 +229,11 @@ def main() -> int:
         write_text(args.tables / "external.csv", ext.to_csv(index=False))
         write_text(args.tables / "external.md", to_markdown(ext))
 
+    write_text(args.tables / "summary.md", summary_markdown(table, ext if external else None))
     publish_figures(args, table)
     minutes = (time.perf_counter() - started) / 60
-    print(f"\nablation on HAM10000 (test ROC AUC, mean of {args.seeds} seeds):\n")
-    print(to_markdown(table[["preprocessing", "model", "setup", "test_auc_mean", "test_auc_sd", "balanced_accuracy",
-                             "sensitivity", "specificity", "epochs_run"]]))
-    if external:
-        print(to_markdown(ext[["dataset", "split", "preprocessing", "test_auc_mean", "test_auc_per_seed",
-                               "balanced_accuracy", "sensitivity", "specificity"]]))
+    print(f"\nHAM10000, test fold, mean ± sd over {args.seeds} seeds (results/summary.md):\n")
+    print(summary_markdown(table, ext if external else None))
     print(f"total time: {minutes:.1f} min", flush=True)
     return 0
 
@@ -217,7 +245,7 @@ def publish_figures(args, table: pd.DataFrame) -> None:
     matplotlib.use("Agg")
     from skinlib import plots
 
-    default = next(k for k, v in PREPROCESSING.items() if v == Preprocess.default())
+    default = next(k for k, v in PREPROCESSING.items() if v == Preprocess.default())  # the figures show the default
     staging = args.out / "figures"
     staging.mkdir(parents=True, exist_ok=True)
     curves = {}

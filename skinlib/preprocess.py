@@ -428,8 +428,9 @@ def preprocess_dataset(
 
     ``df`` needs ``path`` and ``label`` columns (as :func:`skinlib.load_dataset`
     returns). Images are processed in ``workers`` threads (default: one per core),
-    with a progress bar, streaming: memory holds the output array, not the images. Files that fail to
-    decode are skipped and listed in ``result.skipped``; they never stop the run.
+    with a progress bar, streaming: memory holds the output array, not the images.
+    Files that fail to decode are skipped and listed in ``result.skipped``; they
+    never stop the run.
 
     With ``cache_dir``, the result is stored as ``.npz`` under a key made from the
     config, the file list, the labels and the files' sizes and modification times:
