@@ -102,6 +102,19 @@ class RunConfig:
         values.update(overrides)
         return cls(**values)
 
+    def describe(self) -> str:
+        """The settings in a few lines; paths inside the project are shown relative to it."""
+
+        def show(path: Path) -> str:
+            try:
+                return str(Path(path).resolve().relative_to(project_dir()))
+            except ValueError:
+                return str(path)
+
+        return (f"dataset: {show(self.data)}\nrun folder: {show(self.run_dir)}\n"
+                f"profile: {self.profile}, seed {self.seed}; epochs v1 {self.epochs_v1} (batch {self.batch_v1}), "
+                f"v2 {self.epochs_v2} (batch {self.batch_v2})")
+
     # -- hand-over between notebooks: files in the run folder
 
     def save_prepared(self, df: "pd.DataFrame", config: "Preprocess") -> None:
