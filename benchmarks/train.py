@@ -70,9 +70,7 @@ def main() -> int:
         data = skinlib.preprocess_dataset(df, skinlib.Preprocess.default(), cache_dir=cache, progress=False)
     t_pre = time.perf_counter() - t0
     ours = EpochTimes()
-    model = skinlib.build_model("v2")
-    model.fit = _add_callback(model.fit, ours)
-    skinlib.train(model, data, epochs=args.epochs, batch_size=32, progress=None)
+    skinlib.train("v2", data, epochs=args.epochs, batch_size=32, progress=None, callbacks=[ours])
 
     t_orig = float(np.median(original.times[1:]))
     t_ours = float(np.median(ours.times[1:]))
@@ -84,12 +82,6 @@ def main() -> int:
     print(f"ratio: skinlib epochs are {t_orig / t_ours:.1f}x faster (target: 5x)")
     print(f"skinlib's one-off preprocessing of the {len(data.x)} images: {t_pre:.2f} s")
     return 0
-
-
-def _add_callback(fit, callback):
-    def wrapped(*args, callbacks=(), **kwargs):
-        return fit(*args, callbacks=[*callbacks, callback], **kwargs)
-    return wrapped
 
 
 if __name__ == "__main__":

@@ -163,6 +163,7 @@ def train(
     run_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: str | None = "epochs",
+    callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> pd.DataFrame:
     """Train ``model`` (``"v1"``, ``"v2"`` or a compiled Keras model) on ``data``.
 
@@ -181,7 +182,8 @@ def train(
     Reproducible on the CPU: :func:`set_determinism` with ``seed`` before the model
     is built (so pass a name rather than a built model to control its initial
     weights). Progress: ``"epochs"`` prints one line per epoch, ``"bar"`` shows a
-    tqdm bar, ``None`` is silent.
+    tqdm bar, ``None`` is silent. ``callbacks`` are extra Keras callbacks (timers,
+    loggers) passed to ``fit``.
 
     With ``run_dir``, writes ``model.keras``, ``history.csv``, ``predictions.csv``
     and ``config.json`` there. The folder is assembled under a temporary name and
@@ -223,7 +225,7 @@ def train(
         batches = _Batches(
             scale_pixels(x_train, faithful), y_train.astype(np.float32), sample_w, batch_size, seed, augment
         )
-        callbacks: list = [_EpochLog(epochs, bar=progress == "bar")] if progress else []
+        callbacks = [*callbacks, *([_EpochLog(epochs, bar=progress == "bar")] if progress else [])]
         has_val = len(x_val) > 0
         if early_stopping and has_val:
             callbacks.append(
