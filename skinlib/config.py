@@ -31,6 +31,9 @@ __all__ = ["RunConfig", "project_dir", "sample_dir"]
 
 SAMPLE_SIZE = 200
 SAMPLE_SEED = 0
+#: Bump when make_sample draws differently, so that a sample made by an older
+#: version is not mistaken for the current one.
+SAMPLE_VERSION = 1
 
 
 def project_dir() -> Path:
@@ -45,7 +48,7 @@ def sample_dir(create: bool = True) -> Path:
     """The built-in synthetic sample dataset, generated on first use (git-ignored)."""
     from skinlib.sample import make_sample
 
-    path = project_dir() / "data" / f"sample-n{SAMPLE_SIZE}-seed{SAMPLE_SEED}"
+    path = project_dir() / "data" / f"sample-v{SAMPLE_VERSION}-n{SAMPLE_SIZE}-seed{SAMPLE_SEED}"
     if create and not path.exists():
         try:
             make_sample(path, n=SAMPLE_SIZE, seed=SAMPLE_SEED)
