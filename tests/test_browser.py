@@ -12,6 +12,7 @@ alone with ``pytest -m browser``.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -150,8 +151,9 @@ def _drive(page, url: str) -> str:
     page.keyboard.press("Escape")
     page.keyboard.press("b")
     page.keyboard.press("Enter")
-    page.keyboard.type("print('CONFIG', tuner.config)")
+    page.keyboard.type("print('TUNER_READBACK', tuner.config)")
     page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-OutputArea-output", has_text="CONFIG")
+    # A case-sensitive pattern: a plain has_text would also match "configuration" elsewhere.
+    output = page.locator(".jp-OutputArea-output", has_text=re.compile("TUNER_READBACK")).last
     output.wait_for(timeout=60_000)
     return output.inner_text()
