@@ -257,7 +257,7 @@ def publish_figures(args, table: pd.DataFrame) -> None:
         preds = pd.read_csv(run_dir / "predictions.csv")
         test = preds[preds["fold"] == "test"]
         curves[f"{model} ({default}, corrected)"] = (test["label"].to_numpy(), test["probability"].to_numpy())
-    plots.save_figure(plots.plot_roc(curves), staging / "roc.png")
+    plots.save_figure(plots.plot_roc(curves, title="ROC curve, HAM10000 test fold (seed 0)"), staging / "roc.png")
     plots.save_figure(ablation_chart(table), staging / "ablation.png")
     args.images.mkdir(parents=True, exist_ok=True)
     for name in ("accuracy.png", "loss.png", "accuracy_2.png", "loss_2.png", "roc.png", "ablation.png"):
