@@ -26,7 +26,7 @@ def _demo(args: argparse.Namespace) -> int:
     cfg = RunConfig.from_env()
     source = project_dir() / "notebooks"
     out_dir = cfg.run_dir / "notebooks"
-    print(f"dataset: {cfg.data}\nrun folder: {cfg.run_dir}\nprofile: {cfg.profile}, seed {cfg.seed}", flush=True)
+    print(cfg.describe(), flush=True)
     for name in NOTEBOOKS:
         path = source / f"{name}.ipynb"
         if not path.is_file():

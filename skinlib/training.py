@@ -18,18 +18,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-# TensorFlow's C++ log lines (CUDA probing, tf.data attribute notices) would land in
-# notebook outputs; 3 silences them unless the user has set the variable.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from skinlib.models import build_model, keras  # noqa: E402  (imports Keras quietly)
-
-from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights  # noqa: E402
-from skinlib.evaluate import choose_threshold  # noqa: E402
-from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult  # noqa: E402
+from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights
+from skinlib.evaluate import choose_threshold
+from skinlib.models import build_model, keras  # Keras as skinlib.models imports it: quietly
+from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult
 
 __all__ = ["train", "scale_pixels", "set_determinism", "load_run", "predict", "RunFolderError"]
 
