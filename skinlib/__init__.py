@@ -3,6 +3,9 @@
 Public API::
 
     load_dataset, split_dataset, undersample, class_weights, skipped_files   # datasets
+    find_duplicates                                                         # duplicate images
+    merge_groups, check_leakage, drop_leaked                                # leakage-proof splits
+    cross_validate, assign_folds                                            # grouped k-fold cross-validation
     Preprocess, preprocess_dataset, read_image                              # preprocessing
     filters (to_gray, resize, seed_contour, bilateral, remove_hair)          # image filters
     lesion_box, crop_to_lesion                                              # contour cropping
@@ -27,6 +30,8 @@ from skinlib.datasets import (
     split_dataset,
     undersample,
 )
+from skinlib.duplicates import find_duplicates
+from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult, preprocess_dataset, read_image
 from skinlib.sample import make_sample
 
@@ -42,6 +47,8 @@ _LAZY = {
     "predict": "skinlib.training",
     "load_run": "skinlib.training",
     "scale_pixels": "skinlib.training",
+    "cross_validate": "skinlib.crossval",
+    "assign_folds": "skinlib.crossval",
 }
 
 
@@ -71,6 +78,10 @@ __all__ = [
     "preprocess_dataset",
     "read_image",
     "make_sample",
+    "find_duplicates",
+    "merge_groups",
+    "check_leakage",
+    "drop_leaked",
     "evaluate",
     "choose_threshold",
     "compare",

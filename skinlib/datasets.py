@@ -373,7 +373,12 @@ def _group_fold(df: pd.DataFrame, size: float, seed: int, what: str) -> np.ndarr
 
 
 def split_dataset(
-    df: pd.DataFrame, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0, grouped: bool = True
+    df: pd.DataFrame,
+    test_size: float = 0.2,
+    val_size: float = 0.1,
+    seed: int = 0,
+    grouped: bool = True,
+    duplicates: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Add a ``fold`` column (``train``, ``val``, ``test``): stratified by label, grouped.
 
@@ -382,7 +387,12 @@ def split_dataset(
     of malignant images, and the same ``seed`` and data give the same split.
     Sizes are shares of the whole table; they are realised as one fold of a
     ``round(1/size)``-fold grouped split, so ``0.2`` is exact and ``0.3`` becomes
-    about 1/3. ``val_size=0`` makes no validation fold. Returns a new table.
+    about 1/3. ``val_size=0`` makes no validation fold. Returns a new table (its
+    ``group`` column unchanged).
+
+    ``duplicates`` (the pairs of :func:`skinlib.find_duplicates`) joins the groups of
+    every pair (:func:`skinlib.merge_groups`), so all copies of an image land in one
+    fold too; :func:`skinlib.check_leakage` then finds no pair across folds.
 
     >>> split = split_dataset(df, seed=0)  # doctest: +SKIP
     >>> split["fold"].value_counts()  # doctest: +SKIP
@@ -398,6 +408,10 @@ def split_dataset(
     out = df.copy()
     if not grouped:
         out["group"] = np.arange(len(out)).astype(str)
+    if duplicates is not None:
+        from skinlib.leakage import merge_groups
+
+        out["group"] = merge_groups(out, duplicates)
     fold = np.full(len(out), "train", dtype=object)
     if test_size > 0:
         test = _group_fold(out, test_size, seed, f"test_size={test_size}")
@@ -408,8 +422,7 @@ def split_dataset(
         val = _group_fold(out.iloc[rest], share, seed + 1, f"val_size={val_size}")
         fold[rest[val]] = "val"
     out["fold"] = fold
-    if not grouped:
-        out["group"] = df["group"]
+    out["group"] = df["group"]
     return out
 
 

@@ -382,7 +382,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         raise
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
+def bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
     """``pool.map(fn, items)`` in order, with at most ``window`` tasks submitted at a time.
 
     ``Executor.map`` submits every item at once: a future, a work item and a lock per
@@ -402,7 +402,7 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: in
             future.cancel()
 
 
-def _check_cache_writable(cache_path: Path) -> None:
+def check_cache_writable(cache_path: Path) -> None:
     """Fail now, not after the whole dataset, when the cache folder cannot be written.
 
     Creates and removes an empty temporary file: this catches a path under a regular
@@ -456,7 +456,7 @@ def preprocess_dataset(
                 return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True, config)
             except Exception:  # noqa: BLE001
                 pass  # unreadable cache (foreign or damaged): recompute and replace it
-        _check_cache_writable(cache_path)
+        check_cache_writable(cache_path)
 
     paths = [str(p) for p in df["path"]]
     n = len(paths)
@@ -475,7 +475,7 @@ def preprocess_dataset(
         # release the GIL, so threads use every core without re-importing anything,
         # and work the same in notebooks and in scripts without a __main__ guard.
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = _bounded_map(pool, load, paths, 8 * workers) if workers > 1 else map(load, paths)
+            results = bounded_map(pool, load, paths, 8 * workers) if workers > 1 else map(load, paths)
             for i, (img, reason) in enumerate(results):
                 if img is None:
                     reasons.append((paths[i], reason))
