@@ -26,7 +26,7 @@ from skinlib.evaluate import choose_threshold
 from skinlib.models import build_model, keras  # Keras as skinlib.models imports it: quietly
 from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult
 
-__all__ = ["train", "scale_pixels", "set_determinism", "load_run", "predict", "RunFolderError"]
+__all__ = ["train", "scale_pixels", "set_determinism", "load_run", "predict", "RunFolderError", "dataset_fingerprint"]
 
 
 class RunFolderError(ValueError):
@@ -124,7 +124,8 @@ class _EpochLog(keras.callbacks.Callback):
             self.bar.close()
 
 
-def _fingerprint(rows: pd.DataFrame) -> str:
+def dataset_fingerprint(rows: pd.DataFrame) -> str:
+    """A short hash of the file names, labels and folds of a table: which split a run saw."""
     h = hashlib.sha256()
     for path, label, fold in zip(rows["path"], rows["label"], rows.get("fold", [""] * len(rows))):
         h.update(f"{os.path.basename(str(path))}\t{int(label)}\t{fold}\n".encode("utf-8", "surrogateescape"))
@@ -294,7 +295,7 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
         "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
         "dataset": rows.attrs.get("root", ""),
         "dataset_layout": rows.attrs.get("layout", ""),
-        "dataset_fingerprint": _fingerprint(rows),
+        "dataset_fingerprint": dataset_fingerprint(rows),
         "folds": {k: int(v) for k, v in rows["fold"].value_counts().sort_index().items()},
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "python": sys.version.split()[0]},
     }

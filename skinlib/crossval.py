@@ -1,0 +1,194 @@
+"""Grouped k-fold cross-validation: an estimate with the spread that the split itself causes.
+
+One train/test split gives one number; another split of the same data gives another,
+and the difference is often larger than what training seeds change. Here every image is
+tested exactly once, by a model that never saw its patient, its lesion or any copy of it
+(groups merged through duplicate pairs), and the result is the mean and standard
+deviation over the folds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skinlib.datasets import split_dataset
+from skinlib.evaluate import evaluate, load_predictions
+from skinlib.leakage import merge_groups
+from skinlib.preprocess import Preprocess, PreprocessResult, atomic_write, preprocess_dataset
+from skinlib.training import dataset_fingerprint, train
+
+__all__ = ["assign_folds", "cross_validate", "FoldRunMismatch", "FOLD_METRICS"]
+
+#: The columns of :func:`cross_validate`'s table.
+FOLD_METRICS = [
+    "n_train", "n_val", "n_test", "n_malignant", "roc_auc", "average_precision", "balanced_accuracy",
+    "sensitivity", "specificity", "threshold", "epochs_run",
+]
+
+
+class FoldRunMismatch(ValueError):
+    """A fold's run folder exists but was trained on another split, model or preprocessing."""
+
+
+def assign_folds(
+    df: pd.DataFrame, folds: int = 5, seed: int = 0, duplicates: pd.DataFrame | None = None
+) -> np.ndarray:
+    """The test fold (1 to ``folds``) of every row: stratified by label, grouped.
+
+    scikit-learn's ``StratifiedGroupKFold`` on the ``group`` column, with groups joined
+    through the ``duplicates`` pairs (:func:`skinlib.merge_groups`): no patient, lesion or
+    copy of an image is split across folds, and each fold keeps about the dataset's share
+    of malignant images. The same seed and data give the same folds.
+
+    >>> fold = assign_folds(df, folds=5, seed=0)  # doctest: +SKIP
+    >>> np.bincount(fold)[1:]  # images per fold  # doctest: +SKIP
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if int(folds) != folds or folds < 2:
+        raise ValueError(f"folds must be a whole number of at least 2, got {folds}")
+    for col in ("label", "group"):
+        if col not in df.columns:
+            raise ValueError(f"df lacks column {col!r}; expected the table from load_dataset")
+    groups = merge_groups(df, duplicates) if duplicates is not None else df["group"].astype(str)
+    n_groups = groups.nunique()
+    if n_groups < folds:
+        raise ValueError(f"folds={folds} needs at least {folds} groups (patients, lesions), the data has {n_groups}")
+    splitter = StratifiedGroupKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    out = np.zeros(len(df), dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class with fewer groups than folds
+        for k, (_, test) in enumerate(splitter.split(np.zeros(len(df)), df["label"].to_numpy(), groups.to_numpy()), 1):
+            out[test] = k
+    return out
+
+
+def _fold_rows(rows: pd.DataFrame, test_fold: np.ndarray, k: int, val_size: float, seed: int,
+               duplicates: pd.DataFrame | None) -> pd.DataFrame:
+    """``rows`` with a ``fold`` column: fold ``k`` is ``test``; the rest split into train and val."""
+    out = rows.copy()
+    fold = np.full(len(rows), "test", dtype=object)
+    rest = test_fold != k
+    if val_size > 0:
+        inner = split_dataset(rows[rest], test_size=0, val_size=val_size, seed=seed + k, duplicates=duplicates)
+        fold[rest] = inner["fold"].to_numpy()
+    else:
+        fold[rest] = "train"
+    out["fold"] = fold
+    return out
+
+
+def _check_existing(fold_dir: Path, rows: pd.DataFrame, model_name: str, config: Preprocess | None) -> None:
+    saved = json.loads((fold_dir / "config.json").read_text())
+    problems = []
+    if saved.get("dataset_fingerprint") != dataset_fingerprint(rows):
+        problems.append("another split or dataset")
+    if saved.get("model") != model_name:
+        problems.append(f"model {saved.get('model')!r}, not {model_name!r}")
+    if config is not None and saved.get("preprocess") != json.loads(json.dumps(config.to_dict())):
+        problems.append("another preprocessing")
+    if problems:
+        raise FoldRunMismatch(
+            f"{fold_dir}: this fold's run folder holds a run of {', '.join(problems)}; "
+            "delete it or choose another run_dir"
+        )
+
+
+def cross_validate(
+    df: pd.DataFrame,
+    preprocess: Preprocess | None = None,
+    model: str = "v2",
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    duplicates: pd.DataFrame | None = None,
+    val_size: float = 0.1,
+    run_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    **train_kwargs,
+) -> pd.DataFrame:
+    """Train and test ``model`` on each of ``folds`` grouped folds of ``df``.
+
+    The images are preprocessed once with ``preprocess`` (default
+    ``Preprocess.default()``; cached under ``cache_dir``), split into folds by
+    :func:`assign_folds` (groups merged through ``duplicates``), and for each fold a
+    model trains on the other folds: ``val_size`` of them (grouped too) validate it for
+    early stopping and for the threshold (Youden's J), and the fold itself tests it.
+    ``train_kwargs`` go to :func:`skinlib.train` (``epochs``, ``batch_size``,
+    ``early_stopping``, ``faithful``...); ``seed`` seeds the folds and the training.
+
+    With ``run_dir``, each fold's run folder is ``run_dir/fold<k>``, plus ``folds.csv``
+    (every image's test fold) and ``cross_validation.csv`` (the table). A fold whose run
+    folder is complete is reused, so an interrupted call resumes; one trained on another
+    split, model or preprocessing raises :class:`FoldRunMismatch`. Without ``run_dir``
+    the runs go to a temporary folder that is deleted.
+
+    Returns one row per fold (index ``1`` to ``folds``) with :data:`FOLD_METRICS` on its
+    test images, then the rows ``mean`` and ``sd`` (standard deviation over the folds);
+    ``attrs["summary"]`` says it in one line.
+
+    >>> cv = cross_validate(df, Preprocess.default(), "v2", folds=5, epochs=30)  # doctest: +SKIP
+    >>> cv.loc["mean", "roc_auc"], cv.loc["sd", "roc_auc"]  # doctest: +SKIP
+    """
+    if not 0 <= val_size < 1:
+        raise ValueError(f"val_size must be in [0, 1), got {val_size}")
+    for reserved in ("run_dir", "overwrite", "progress"):
+        if reserved in train_kwargs:
+            raise TypeError(f"cross_validate sets train's {reserved!r} itself")
+    if not isinstance(model, str):
+        raise TypeError("model must be a model name such as 'v2': each fold builds its own model")
+    data = preprocess_dataset(df, preprocess, cache_dir=cache_dir, progress=progress)
+    rows = data.rows
+    test_fold = assign_folds(rows, folds, seed, duplicates)
+
+    from tqdm.auto import tqdm
+
+    with tempfile.TemporaryDirectory(prefix="skinlib-cv-") as scratch:
+        base = Path(run_dir) if run_dir is not None else Path(scratch)
+        if run_dir is not None:
+            table = pd.DataFrame({"path": rows["path"].astype(str), "label": rows["label"], "test_fold": test_fold})
+            atomic_write(base / "folds.csv", lambda fh: table.to_csv(fh, index=False), mode="w")
+        records = {}
+        for k in tqdm(range(1, folds + 1), desc="cross-validate", unit="fold", disable=not progress):
+            fold_rows = _fold_rows(rows, test_fold, k, val_size, seed, duplicates)
+            fold_dir = base / f"fold{k}"
+            if (fold_dir / "config.json").is_file():
+                _check_existing(fold_dir, fold_rows, model, data.config)
+            else:
+                fold_data = PreprocessResult(data.x, data.y, fold_rows, data.skipped, data.cache_path,
+                                             data.from_cache, data.config)
+                train(model, fold_data, seed=seed, run_dir=fold_dir, progress=None, **train_kwargs)
+            records[k] = _fold_metrics(fold_dir)
+    per_fold = pd.DataFrame.from_dict(records, orient="index")[FOLD_METRICS].astype(float)
+    per_fold.index = per_fold.index.astype(str)
+    out = pd.concat([per_fold, per_fold.mean().to_frame("mean").T, per_fold.std(ddof=1).to_frame("sd").T])
+    out.index.name = "fold"
+    out.attrs["summary"] = (
+        f"{model}: test ROC AUC {out.loc['mean', 'roc_auc']:.3f} ± {out.loc['sd', 'roc_auc']:.3f} "
+        f"(mean ± sd over {folds} grouped folds, {len(rows)} images)"
+    )
+    if run_dir is not None:
+        atomic_write(Path(run_dir) / "cross_validation.csv", lambda fh: out.to_csv(fh), mode="w")
+    return out
+
+
+def _fold_metrics(fold_dir: Path) -> dict:
+    config = json.loads((fold_dir / "config.json").read_text())
+    preds = load_predictions(fold_dir)
+    test = preds[preds["fold"] == "test"]
+    m = evaluate(test["label"], test["probability"], threshold=config["threshold"], n_bootstrap=0)
+    counts = preds["fold"].value_counts()
+    return {
+        "n_train": int(counts.get("train", 0)), "n_val": int(counts.get("val", 0)), "n_test": m["n"],
+        "n_malignant": m["n_malignant"], "roc_auc": m["roc_auc"], "average_precision": m["average_precision"],
+        "balanced_accuracy": m["balanced_accuracy"], "sensitivity": m["sensitivity"],
+        "specificity": m["specificity"], "threshold": m["threshold"], "epochs_run": config["epochs_run"],
+    }
