@@ -1,22 +1,31 @@
-"""Real-data results: the ablation table, cross-dataset checks and the published figures.
+"""Real-data results: duplicates, the cross-validated ablation, cross-dataset checks, the figures.
 
-    python scripts/results.py [--data-root ../shared/data] [--seeds 3] [--out runs/results]
+    python scripts/results.py [--data-root ../shared/data] [--folds 5] [--out runs/results]
 
-Trains every combination of preprocessing x model x setup x seed on HAM10000 with a
-split grouped by lesion (test 20%, validation 10%, split seed 0), then the best
-preprocessing (highest mean validation ROC AUC) on ISIC 2020 (grouped by patient)
-and on the malignant-vs-benign set (its own train/test folders). Each run is a run
-folder under --out; a run folder that already exists is reused, so an interrupted
-call resumes where it stopped. Then writes:
+1. Duplicates: within HAM10000, ISIC 2020 and the malignant-vs-benign set (mvb), and mvb
+   against HAM10000 (``skinlib.find_duplicates``, default threshold).
+2. The HAM10000 ablation by 5-fold cross-validation grouped by lesion, with duplicate
+   pairs merged into the groups (``skinlib.cross_validate``, split seed 0, one training
+   seed per fold): every image is tested once, by a model that never saw its lesion or a
+   copy of it; tables give the mean and standard deviation over the folds. Every
+   preprocessing is measured corrected; "as published" only for the original pipeline
+   and the default (its integer division blanks the inputs, so its ROC AUC is 0.5 in
+   every row: measured on all five preprocessings in earlier versions of this table).
+3. The default configuration (v2, corrected) on ISIC 2020 (5-fold cross-validation
+   grouped by patient, duplicates merged) and on mvb (trained on its train/ folder,
+   3 seeds; tested on its own test/ folder as published, and on the test images that
+   have no duplicate in train/).
 
-- ``results/ablation.csv`` and ``results/ablation.md``: one row per cell, test ROC
-  AUC mean over seeds and each seed's 95% bootstrap interval, balanced accuracy,
-  sensitivity and specificity at the threshold chosen on validation (and
-  ``results/ablation_runs.csv``, one row per run);
-- ``results/external.csv`` / ``.md``: the best configuration on the other datasets;
-- ``results/summary.md``: the tables quoted in README.md;
-- ``Images/``: accuracy.png, loss.png (v1), accuracy_2.png, loss_2.png (v2) of the
-  seed-0 corrected runs with the default preprocessing, roc.png (v1 and v2) and
+Each run is a run folder under --out; a run folder that already exists is reused, so an
+interrupted call resumes where it stopped. Then writes:
+
+- ``results/duplicates.md``: pair counts by kind;
+- ``results/ablation.csv`` / ``.md`` (one row per cell: mean and sd over folds) and
+  ``results/ablation_runs.csv`` (one row per fold run);
+- ``results/external.csv`` / ``.md``: the other datasets;
+- ``results/summary.md``: the tables quoted in README.md (a test checks that they agree);
+- ``Images/``: accuracy.png, loss.png (v1), accuracy_2.png, loss_2.png (v2) of fold 1 of
+  the corrected default runs, roc.png (out-of-fold predictions of v1 and v2) and
   ablation.png. This script is the only thing that writes ``Images/``.
 
 Setups: "as published" = the original's integer division of the pixels and no
@@ -74,6 +83,11 @@ PREPROCESSING = {
 }
 MODELS = {"v1": dict(epochs=10, batch_size=128, early_stopping=None), "v2": dict(epochs=100, batch_size=32, early_stopping=10)}
 SETUPS = {"as published": True, "corrected": False}  # value: faithful
+#: "As published" is measured on these rows only (see the module docstring).
+PUBLISHED_ROWS = ("original pipeline", "resize only (area)")
+DEFAULT = "resize only (area)"
+assert PREPROCESSING[DEFAULT] == Preprocess.default()
+SPLIT_SEED = 0
 
 
 def slug(*parts: str) -> str:
@@ -83,31 +97,36 @@ def slug(*parts: str) -> str:
 def run_one(run_dir: Path, data, model: str, faithful: bool, seed: int, max_epochs: int | None = None) -> None:
     if (run_dir / "config.json").is_file():
         return  # done in an earlier call (run folders are written atomically)
+    skinlib.train(model, data, seed=seed, faithful=faithful, run_dir=run_dir, progress=None,
+                  **settings_for(model, max_epochs))
+
+
+def settings_for(model: str, max_epochs: int | None) -> dict:
     settings = dict(MODELS[model])
     if max_epochs:
         settings["epochs"] = min(settings["epochs"], max_epochs)
-    skinlib.train(model, data, seed=seed, faithful=faithful, run_dir=run_dir, progress=None, **settings)
+    return settings
 
 
-def metrics_row(run_dir: Path) -> dict:
+def metrics_row(run_dir: Path, folds=("val", "test"), paths=None) -> dict:
+    """Metrics of one run on its folds; ``paths`` restricts the test fold to those images."""
     config = json.loads((run_dir / "config.json").read_text())
     preds = load_predictions(run_dir)
     out = {"epochs_run": config["epochs_run"]}
-    for fold in ("val", "test"):
+    for fold in folds:
         part = preds[preds["fold"] == fold]
+        if paths is not None and fold == "test":
+            part = part[part["path"].isin(paths)]
         m = skinlib.evaluate(part["label"], part["probability"], threshold=config["threshold"], n_bootstrap=1000, seed=0)
-        for key in ("roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy", "sensitivity", "specificity",
-                    "accuracy", "majority_accuracy"):
+        for key in ("n", "n_malignant", "roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy", "sensitivity",
+                    "specificity", "accuracy", "majority_accuracy"):
             out[f"{fold}_{key}"] = m[key]
     return out
 
 
-def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    def fmt_seeds(g):
-        return "; ".join(f"{a:.3f} [{l:.3f}, {h:.3f}]" for a, l, h in zip(g["test_roc_auc"], g["test_roc_auc_low"], g["test_roc_auc_high"]))
-
+def summarise(rows: pd.DataFrame, keys: list[str], unit: str = "fold") -> pd.DataFrame:
     agg = rows.groupby(keys, sort=False).agg(
-        seeds=("seed", "count"),
+        runs=(unit, "count"),
         test_auc_mean=("test_roc_auc", "mean"),
         test_auc_sd=("test_roc_auc", "std"),
         val_auc_mean=("val_roc_auc", "mean"),
@@ -118,7 +137,8 @@ def summarise(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         majority_accuracy=("test_majority_accuracy", "mean"),
         epochs_run=("epochs_run", "mean"),
     )
-    agg["test_auc_per_seed"] = rows.groupby(keys, sort=False).apply(fmt_seeds, include_groups=False)
+    agg["test_auc_per_run"] = rows.groupby(keys, sort=False)["test_roc_auc"].apply(
+        lambda v: ", ".join(f"{a:.3f}" for a in v))
     return agg.reset_index()
 
 
@@ -131,65 +151,123 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(table: pd.DataFrame, external: pd.DataFrame | None) -> str:
-    """The tables quoted in README.md: as published beside corrected, then other datasets."""
+def ablation_markdown(table: pd.DataFrame, folds: int) -> str:
+    """The HAM10000 table quoted in README.md: as published beside corrected, mean ± sd over folds."""
     lines = [
-        "| preprocessing | model | ROC AUC, as published | ROC AUC, corrected | balanced accuracy | sensitivity | specificity | epochs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        f"| preprocessing | model | ROC AUC, as published | ROC AUC, corrected | per fold | balanced accuracy | "
+        "sensitivity | specificity | epochs |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for (prep, model), g in table.groupby(["preprocessing", "model"], sort=False):
-        pub = g[g["setup"] == "as published"].iloc[0]
+        pub = g[g["setup"] == "as published"]
         cor = g[g["setup"] == "corrected"].iloc[0]
+        published = f"{pub.test_auc_mean.iloc[0]:.3f} ± {pub.test_auc_sd.iloc[0]:.3f}" if len(pub) else "not run"
         lines.append(
-            f"| {prep} | {model} | {pub.test_auc_mean:.3f} ± {pub.test_auc_sd:.3f} | **{cor.test_auc_mean:.3f}** ± "
-            f"{cor.test_auc_sd:.3f} | {cor.balanced_accuracy:.3f} | {cor.sensitivity:.3f} | {cor.specificity:.3f} | "
-            f"{cor.epochs_run:.0f} |"
+            f"| {prep} | {model} | {published} | **{cor.test_auc_mean:.3f}** ± {cor.test_auc_sd:.3f} | "
+            f"{cor.test_auc_per_run} | {cor.balanced_accuracy:.3f} | {cor.sensitivity:.3f} | "
+            f"{cor.specificity:.3f} | {cor.epochs_run:.0f} |"
         )
-    if external is not None:
-        lines += [
-            "",
-            "| dataset | split | test ROC AUC (mean) | per seed [95% interval] | balanced accuracy | sensitivity | specificity |",
-            "|---|---|---:|---|---:|---:|---:|",
-        ]
-        for _, r in external.iterrows():
-            lines.append(f"| {r.dataset} | {r.split} | {r.test_auc_mean:.3f} | {r.test_auc_per_seed} | "
-                         f"{r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def external_markdown(isic: pd.DataFrame | None, mvb: pd.DataFrame | None) -> str:
+    lines = []
+    if isic is not None:
+        r = isic.iloc[0]
+        lines += [
+            "| dataset | evaluation | images | malignant | test ROC AUC | per fold | balanced accuracy | sensitivity | specificity |",
+            "|---|---|---:|---:|---:|---|---:|---:|---:|",
+            f"| isic2020 | {r.runs}-fold cross-validation grouped by patient_id, duplicates merged | {r.n_images} | "
+            f"{r.n_malignant} | **{r.test_auc_mean:.3f}** ± {r.test_auc_sd:.3f} | {r.test_auc_per_run} | "
+            f"{r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |",
+        ]
+    if mvb is not None:
+        lines += [
+            "" if lines else None,
+            "| mvb test images | images | malignant | test ROC AUC (mean ± sd over 3 seeds) | per seed | "
+            "balanced accuracy | sensitivity | specificity |",
+            "|---|---:|---:|---:|---|---:|---:|---:|",
+        ]
+        for _, r in mvb.iterrows():
+            lines.append(
+                f"| {r.test_set} | {r.n_images} | {r.n_malignant} | **{r.test_auc_mean:.3f}** ± {r.test_auc_sd:.3f} | "
+                f"{r.test_auc_per_run} | {r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |"
+            )
+    return "\n".join(line for line in lines if line is not None) + "\n"
 
 
 def write_text(path: Path, text: str) -> None:
     skinlib.preprocess.atomic_write(path, lambda fh: fh.write(text), mode="w")
 
 
+def count_pairs(name: str, pairs: pd.DataFrame, note: str = "") -> dict:
+    kinds = pairs["kind"].value_counts()
+    return {"pairs": name, "identical": int(kinds.get("identical", 0)), "near": int(kinds.get("near", 0)),
+            "total": len(pairs), "of which": note}
+
+
+def find_all_duplicates(args, cache: Path) -> tuple[dict, pd.DataFrame]:
+    """Duplicate pairs of every dataset (cached signatures), and the counts table."""
+    tables, pairs, counts = {}, {}, []
+    for name in ("ham10000", "isic2020", "mvb"):
+        if (args.data_root / name).is_dir():
+            tables[name] = skinlib.load_dataset(args.data_root / name)
+            pairs[name] = skinlib.find_duplicates(tables[name], cache_dir=cache, progress=False)
+    if "ham10000" in pairs:
+        ham, p = tables["ham10000"], pairs["ham10000"]
+        lesion = dict(zip(ham["path"], ham["lesion_id"]))
+        other = sum(lesion[a] != lesion[b] for a, b in zip(p["path_a"], p["path_b"]))
+        counts.append(count_pairs("within HAM10000", p, f"{other} with different lesion_id"))
+    if "isic2020" in pairs:
+        isic, p = tables["isic2020"], pairs["isic2020"]
+        patient = dict(zip(isic["path"], isic["group"]))
+        other = sum(patient[a] != patient[b] for a, b in zip(p["path_a"], p["path_b"]))
+        counts.append(count_pairs("within ISIC 2020", p, f"{other} with different patient_id"))
+    if "mvb" in pairs:
+        leaks = skinlib.check_leakage(tables["mvb"], pairs["mvb"])
+        counts.append(count_pairs("within mvb", pairs["mvb"], f"{len(leaks)} between its train/ and test/ folders"))
+    if "mvb" in tables and "ham10000" in tables:
+        cross = skinlib.find_duplicates(tables["mvb"], tables["ham10000"], cache_dir=cache, progress=False)
+        counts.append(count_pairs("mvb against HAM10000", cross,
+                                  f"{cross['path_a'].nunique()} of {len(tables['mvb'])} mvb images have a HAM10000 copy"))
+    return {"tables": tables, "pairs": pairs}, pd.DataFrame(counts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds of the mvb runs (its test folder is fixed)")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
     ap.add_argument("--images", type=Path, default=ROOT / "Images", help="where the published figures go")
     ap.add_argument("--tables", type=Path, default=ROOT / "results", help="where the result tables go")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
     args = ap.parse_args()
-    ham = args.data_root / "ham10000"
-    if not ham.is_dir():
-        ap.error(f"{ham}: HAM10000 not found (expected HAM10000_metadata.csv and images/ there)")
+    ham_root = args.data_root / "ham10000"
+    if not ham_root.is_dir():
+        ap.error(f"{ham_root}: HAM10000 not found (expected HAM10000_metadata.csv and images/ there)")
     started = time.perf_counter()
     cache = args.out / "cache"
 
-    df = skinlib.split_dataset(skinlib.load_dataset(ham), test_size=0.2, val_size=0.1, seed=0)
-    print(f"HAM10000: {len(df)} images, {df['label'].sum()} malignant, {df['group'].nunique()} lesions; "
-          + ", ".join(f"{k} {v}" for k, v in df["fold"].value_counts().sort_index().items()), flush=True)
-    jobs = [(p, m, s, seed) for p in PREPROCESSING for m in MODELS for s in SETUPS for seed in range(args.seeds)]
+    found, dup_counts = find_all_duplicates(args, cache)
+    write_text(args.tables / "duplicates.md", to_markdown(dup_counts))
+    print("duplicates (results/duplicates.md):\n" + to_markdown(dup_counts), flush=True)
+    ham, ham_pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
+    merged = skinlib.merge_groups(ham, ham_pairs)
+    print(f"HAM10000: {len(ham)} images, {ham['label'].sum()} malignant, {ham['group'].nunique()} lesions, "
+          f"{merged.nunique()} groups after merging duplicates", flush=True)
+
+    cells = [(p, m, s) for p in PREPROCESSING for m in MODELS for s in SETUPS
+             if s == "corrected" or p in PUBLISHED_ROWS]
     rows = []
-    data_by_prep = {}
-    with tqdm(total=len(jobs), desc="ablation", unit="run") as bar:
-        for prep, model, setup, seed in jobs:
-            if prep not in data_by_prep:
-                data_by_prep = {prep: skinlib.preprocess_dataset(df, PREPROCESSING[prep], cache_dir=cache, progress=False)}
-            run_dir = args.out / "ham10000" / slug(prep, model, setup, f"seed{seed}")
-            run_one(run_dir, data_by_prep[prep], model, SETUPS[setup], seed, args.max_epochs)
-            rows.append({"preprocessing": prep, "model": model, "setup": setup, "seed": seed, **metrics_row(run_dir)})
-            bar.update(1)
+    for prep, model, setup in tqdm(cells, desc="ablation", unit="cell"):
+        run_dir = args.out / "ham10000" / slug(prep, model, setup)
+        skinlib.cross_validate(ham, PREPROCESSING[prep], model, folds=args.folds, seed=SPLIT_SEED,
+                               duplicates=ham_pairs, val_size=0.1, run_dir=run_dir, cache_dir=cache, progress=False,
+                               faithful=SETUPS[setup], **settings_for(model, args.max_epochs))
+        for k in range(1, args.folds + 1):
+            rows.append({"preprocessing": prep, "model": model, "setup": setup, "fold": k,
+                         **metrics_row(run_dir / f"fold{k}")})
     runs = pd.DataFrame(rows)
     table = summarise(runs, ["preprocessing", "model", "setup"])
     write_text(args.tables / "ablation_runs.csv", runs.to_csv(index=False))
@@ -199,43 +277,71 @@ def main() -> int:
     corrected = table[table["setup"] == "corrected"]
     best_prep = corrected.groupby("preprocessing")["val_auc_mean"].mean().idxmax()
     print(f"best preprocessing by mean validation ROC AUC (v1 and v2, corrected): {best_prep}", flush=True)
-    default_prep = next(k for k, v in PREPROCESSING.items() if v == Preprocess.default())
-    print(f"project default, Preprocess.default(): {default_prep}"
-          + (" (the best measured)" if default_prep == best_prep else "; NOT the best measured: change the default"),
+    print(f"project default, Preprocess.default(): {DEFAULT}"
+          + (" (the best measured)" if DEFAULT == best_prep else "; NOT the best measured: change the default"),
           flush=True)
 
-    # The best configuration on the other two datasets (v2, corrected).
-    external = []
-    for name, split in (("isic2020", "grouped by patient_id"), ("mvb", "its own train/test folders")):
-        folder = args.data_root / name
-        if not folder.is_dir():
-            print(f"{folder}: not found, skipped", flush=True)
-            continue
-        d = skinlib.load_dataset(folder)
-        if name == "mvb":
-            test = d["source_split"] == "test"
-            inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=0)
-            d = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
-        else:
-            d = skinlib.split_dataset(d, test_size=0.2, val_size=0.1, seed=0)
-        data = skinlib.preprocess_dataset(d, PREPROCESSING[best_prep], cache_dir=cache, progress=False)
-        for seed in tqdm(range(args.seeds), desc=name, unit="run"):
-            run_dir = args.out / name / slug(best_prep, "v2", "corrected", f"seed{seed}")
-            run_one(run_dir, data, "v2", False, seed, args.max_epochs)
-            external.append({"dataset": name, "split": split, "preprocessing": best_prep, "model": "v2",
-                             "setup": "corrected", "seed": seed, **metrics_row(run_dir)})
-    if external:
-        ext = summarise(pd.DataFrame(external), ["dataset", "split", "preprocessing", "model", "setup"])
+    isic = external_isic(args, found, cache)
+    mvb = external_mvb(args, found, cache)
+    parts = [part for part in (isic, mvb) if part is not None]
+    if parts:
+        ext = pd.concat(parts, ignore_index=True)
         write_text(args.tables / "external.csv", ext.to_csv(index=False))
         write_text(args.tables / "external.md", to_markdown(ext))
 
-    write_text(args.tables / "summary.md", summary_markdown(table, ext if external else None))
+    summary = "\n".join([to_markdown(dup_counts), ablation_markdown(table, args.folds), external_markdown(isic, mvb)])
+    write_text(args.tables / "summary.md", summary)
     publish_figures(args, table)
     minutes = (time.perf_counter() - started) / 60
-    print(f"\nHAM10000, test fold, mean ± sd over {args.seeds} seeds (results/summary.md):\n")
-    print(summary_markdown(table, ext if external else None))
+    print(f"\nHAM10000, {args.folds}-fold cross-validation, mean ± sd over folds (results/summary.md):\n")
+    print(summary)
     print(f"total time: {minutes:.1f} min", flush=True)
     return 0
+
+
+def external_isic(args, found: dict, cache: Path) -> pd.DataFrame | None:
+    """v2 with the default preprocessing on ISIC 2020: grouped cross-validation, duplicates merged."""
+    if "isic2020" not in found["tables"]:
+        print(f"{args.data_root / 'isic2020'}: not found, skipped", flush=True)
+        return None
+    df, pairs = found["tables"]["isic2020"], found["pairs"]["isic2020"]
+    run_dir = args.out / "isic2020" / slug(DEFAULT, "v2", "corrected")
+    skinlib.cross_validate(df, PREPROCESSING[DEFAULT], "v2", folds=args.folds, seed=SPLIT_SEED, duplicates=pairs,
+                           val_size=0.1, run_dir=run_dir, cache_dir=cache, progress=False,
+                           **settings_for("v2", args.max_epochs))
+    rows = [{"dataset": "isic2020", "test_set": "cross-validation", "fold": k, **metrics_row(run_dir / f"fold{k}")}
+            for k in range(1, args.folds + 1)]
+    out = summarise(pd.DataFrame(rows), ["dataset", "test_set"])
+    out["n_images"], out["n_malignant"] = len(df), int(df["label"].sum())
+    return out
+
+
+def external_mvb(args, found: dict, cache: Path) -> pd.DataFrame | None:
+    """v2 on mvb: trained on train/, tested on test/ as published and without the copies of training images."""
+    if "mvb" not in found["tables"]:
+        print(f"{args.data_root / 'mvb'}: not found, skipped", flush=True)
+        return None
+    d, pairs = found["tables"]["mvb"], found["pairs"]["mvb"]
+    test = d["source_split"] == "test"
+    inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=SPLIT_SEED, duplicates=pairs)
+    split = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
+    clean = skinlib.drop_leaked(d, pairs)
+    clean_test = set(clean.loc[clean["source_split"] == "test", "path"])
+    data = skinlib.preprocess_dataset(split, PREPROCESSING[DEFAULT], cache_dir=cache, progress=False)
+    rows = []
+    for seed in range(args.seeds):
+        run_dir = args.out / "mvb" / slug(DEFAULT, "v2", "corrected", f"seed{seed}")
+        run_one(run_dir, data, "v2", False, seed, args.max_epochs)
+        rows.append({"dataset": "mvb", "test_set": "its test/ folder, as published", "seed": seed,
+                     **metrics_row(run_dir)})
+        rows.append({"dataset": "mvb", "test_set": "test/ without copies of train/ images", "seed": seed,
+                     **metrics_row(run_dir, paths=clean_test)})
+    runs = pd.DataFrame(rows)
+    out = summarise(runs, ["dataset", "test_set"], unit="seed")
+    firsts = runs.groupby("test_set", sort=False).first()
+    out["n_images"] = out["test_set"].map(firsts["test_n"]).astype(int)
+    out["n_malignant"] = out["test_set"].map(firsts["test_n_malignant"]).astype(int)
+    return out
 
 
 def publish_figures(args, table: pd.DataFrame) -> None:
@@ -245,19 +351,20 @@ def publish_figures(args, table: pd.DataFrame) -> None:
     matplotlib.use("Agg")
     from skinlib import plots
 
-    default = next(k for k, v in PREPROCESSING.items() if v == Preprocess.default())  # the figures show the default
     staging = args.out / "figures"
     staging.mkdir(parents=True, exist_ok=True)
     curves = {}
     for model, suffix in (("v1", ""), ("v2", "_2")):
-        run_dir = args.out / "ham10000" / slug(default, model, "corrected", "seed0")
-        history = pd.read_csv(run_dir / "history.csv")
+        cell = args.out / "ham10000" / slug(DEFAULT, model, "corrected")
+        history = pd.read_csv(cell / "fold1" / "history.csv")
         plots.plot_history(history, path=staging, suffix=suffix, metrics=("accuracy", "loss"),
                            baseline=float(table["majority_accuracy"].iloc[0]))
-        preds = pd.read_csv(run_dir / "predictions.csv")
-        test = preds[preds["fold"] == "test"]
-        curves[f"{model} ({default}, corrected)"] = (test["label"].to_numpy(), test["probability"].to_numpy())
-    plots.save_figure(plots.plot_roc(curves, title="ROC curve, HAM10000 test fold (seed 0)"), staging / "roc.png")
+        # Out-of-fold predictions: every image once, scored by the model that did not train on it.
+        folds = [load_predictions(cell / f"fold{k}") for k in range(1, args.folds + 1)]
+        test = pd.concat([f[f["fold"] == "test"] for f in folds])
+        curves[f"{model} ({DEFAULT}, corrected)"] = (test["label"].to_numpy(), test["probability"].to_numpy())
+    title = f"ROC curve, HAM10000, out-of-fold predictions ({args.folds}-fold cross-validation)"
+    plots.save_figure(plots.plot_roc(curves, title=title), staging / "roc.png")
     plots.save_figure(ablation_chart(table), staging / "ablation.png")
     args.images.mkdir(parents=True, exist_ok=True)
     for name in ("accuracy.png", "loss.png", "accuracy_2.png", "loss_2.png", "roc.png", "ablation.png"):
@@ -281,9 +388,9 @@ def ablation_chart(table: pd.DataFrame):
         ax.bar(xs, part["test_auc_mean"], width, yerr=part["test_auc_sd"].fillna(0), label=f"{m}, {s}", capsize=2)
     ax.axhline(0.5, color="k", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(np.arange(len(labels)), labels, rotation=15)
-    ax.set_ylabel("test ROC AUC (mean, sd over seeds)")
+    ax.set_ylabel("test ROC AUC (mean, sd over folds)")
     ax.set_ylim(0.3, 1.0)
-    ax.set_title("HAM10000, split grouped by lesion")
+    ax.set_title("HAM10000, cross-validation grouped by lesion, duplicates merged")
     ax.legend(fontsize=8, ncols=3)
     return fig
 

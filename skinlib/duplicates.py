@@ -32,7 +32,8 @@ import pandas as pd
 
 from skinlib.preprocess import ImageReadError, atomic_write, bounded_map, check_cache_writable, read_image
 
-__all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "DEFAULT_THRESHOLD",
+__all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
+           "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
            "CROP_MARGINS", "TRANSFORMS"]
 
 #: Centre crops hashed besides the full frame: a share of each side cut off.
@@ -52,9 +53,23 @@ _N_VAR = len(TRANSFORMS)
 #: hashes are within 4 bits scores 0.867; centre crops between the hashed margins score
 #: >= 0.898. 0.875 (32 of 256 bits) sits between.
 DEFAULT_THRESHOLD = 0.875
-#: Candidate pairs must have 64-bit hashes within this many bits (in some variant): true
-#: copies measured at <= 4, while it keeps the candidates to a small share of all pairs.
+#: Candidate pairs must have 64-bit hashes within this many bits (in some variant) at the
+#: default threshold: true copies measured at <= 4, and it keeps the candidates to a small
+#: share of all pairs. Lower thresholds widen it (:func:`candidate_bits`).
 CANDIDATE_BITS = 4
+
+
+def candidate_bits(threshold: float) -> int:
+    """Bits by which the 64-bit hashes of a candidate pair may differ, for ``threshold``.
+
+    The search scores only candidate pairs: :data:`CANDIDATE_BITS` at the default
+    threshold, else 4 bits per 0.125 of similarity below 1, whichever is larger: a lower
+    threshold reaches further (and searches longer).
+
+    >>> candidate_bits(DEFAULT_THRESHOLD), candidate_bits(0.75)
+    (4, 8)
+    """
+    return max(CANDIDATE_BITS, int(np.ceil((1 - threshold) * 32 - 1e-9)))
 _SIGNATURE_VERSION = 1
 #: Side of the square grey base image that crops and thumbnails are taken from.
 _BASE = 128
@@ -115,8 +130,10 @@ def image_signature(img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     True
     """
     img = np.asarray(img)
-    if img.dtype != np.uint8 or img.ndim not in (2, 3) or min(img.shape[:2]) < 1:
-        raise ValueError(f"expected a uint8 image of shape (H, W) or (H, W, C), got {img.dtype} {img.shape}")
+    if img.dtype != np.uint8 or img.ndim not in (2, 3) or min(img.shape[:2]) < 1 or (
+        img.ndim == 3 and img.shape[2] not in (1, 3, 4)
+    ):
+        raise ValueError(f"expected a uint8 image of shape (H, W) or (H, W, C) with C 1, 3 or 4, got {img.dtype} {img.shape}")
     digest = hashlib.blake2b(repr(img.shape).encode() + np.ascontiguousarray(img).tobytes(), digest_size=16).digest()
     if img.ndim == 3:
         if img.shape[2] == 1:
@@ -246,8 +263,8 @@ def _variant_pairs() -> list[tuple[int, int]]:
     return [(k, 0) for k in range(_N_ORIENT)] + [(c, 0) for c in crops] + [(0, c) for c in crops]
 
 
-def _candidates(a64: np.ndarray, b64: np.ndarray, start: int, same: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices (into a and b) of pairs within CANDIDATE_BITS in some variant.
+def _candidates(a64: np.ndarray, b64: np.ndarray, start: int, same: bool, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices (into a and b) of pairs within ``bits`` in some variant.
 
     ``a64`` is a block of rows starting at row ``start``; within one table (``same``) only
     the columns after each row are compared: each unordered pair once, never an image
@@ -263,7 +280,7 @@ def _candidates(a64: np.ndarray, b64: np.ndarray, start: int, same: bool) -> tup
         np.bitwise_xor(a64[:, va, None], b64[None, :, vb], out=xor)
         np.bitwise_count(xor, out=count, casting="unsafe")
         np.minimum(best, count, out=best)
-    rows, cols = np.nonzero(best <= CANDIDATE_BITS)
+    rows, cols = np.nonzero(best <= bits)
     cols = cols + offset
     if same:
         keep = cols > rows + start
@@ -287,10 +304,11 @@ def _search(a: Signatures, b: Signatures | None, threshold: float, workers: int,
     block = max(1, min(n_a, (1 << 23) // max(1, n_b)))
     starts = list(range(0, n_a, block))
     max_bits = int(np.floor((1 - threshold) * 256 + 1e-9))
+    bits = candidate_bits(threshold)
     variants = _variant_pairs()
 
     def work(start: int):
-        rows, cols = _candidates(a.h64[start : start + block], b.h64, start, same)
+        rows, cols = _candidates(a.h64[start : start + block], b.h64, start, same, bits)
         dist, which = _score(a.h256, b.h256, rows, cols)
         keep = dist <= max_bits
         return rows[keep], cols[keep], dist[keep], which[keep]
@@ -324,7 +342,9 @@ def _search(a: Signatures, b: Signatures | None, threshold: float, workers: int,
     # Identical pixels: equal digests, whatever the hashes say.
     ident = _identical_pairs(a, None if same else b)
     pairs = pd.concat([ident, near], ignore_index=True).drop_duplicates(["path_a", "path_b"], keep="first")
-    return pairs
+    # A path listed twice (or in both tables) is one file, not a pair of copies.
+    pairs = pairs[pairs["path_a"] != pairs["path_b"]]
+    return pairs.astype({"path_a": str, "path_b": str, "similarity": float, "kind": str, "transform": str})
 
 
 def _identical_pairs(a: Signatures, b: Signatures | None) -> pd.DataFrame:
@@ -369,8 +389,9 @@ def find_duplicates(
     quarter turns, or with a small shift of brightness or colour) and ``transform`` (the
     variant that matched: ``"rot90"``, ``"flip"``, ``"crop 4% of b"``...). Pairs at or
     above ``threshold`` (default :data:`DEFAULT_THRESHOLD`, measured on real data: see
-    its comment) are reported; the lowest-ranked ones are the borderline pairs a person
-    should look at.
+    its comment) are reported among the candidate pairs, those whose 64-bit hashes
+    differ by at most :func:`candidate_bits` bits; the lowest-ranked ones are the
+    borderline pairs a person should look at.
 
     Different photographs of one lesion taken moments apart often match too: they are
     as good as copies for a model. Images that fail to decode are skipped and listed in

@@ -93,7 +93,10 @@ def check_leakage(df: pd.DataFrame, duplicates: pd.DataFrame, *, column: str | N
     pairs = duplicates[duplicates["path_a"].astype(str).isin(fold_of) & duplicates["path_b"].astype(str).isin(fold_of)].copy()
     pairs["fold_a"] = [fold_of[p] for p in pairs["path_a"].astype(str)]
     pairs["fold_b"] = [fold_of[p] for p in pairs["path_b"].astype(str)]
-    leaks = pairs[pairs["fold_a"] != pairs["fold_b"]].reset_index(drop=True)
+    leaks = pairs[pairs["fold_a"] != pairs["fold_b"]]
+    if "similarity" in leaks.columns:
+        leaks = leaks.sort_values("similarity", ascending=False, kind="stable")
+    leaks = leaks.reset_index(drop=True)
     if len(leaks):
         kinds = leaks.apply(lambda r: "-".join(sorted((r["fold_a"], r["fold_b"]))), axis=1).value_counts().sort_index()
         detail = " (" + ", ".join(f"{k} {v}" for k, v in kinds.items()) + ")"
@@ -115,8 +118,10 @@ def drop_leaked(
 
     For a dataset published with its own ``train/`` and ``test/`` folders (``column``
     defaults as in :func:`check_leakage`): its test score counts copies of training
-    images; this filtered table measures on the rest. Files are never touched: this
-    is a new table, and ``attrs["dropped"]`` lists the paths left out.
+    images; this filtered table measures on the rest. Copies are followed through
+    chains (a test image whose copy in test has a copy in training is dropped too), as
+    :func:`merge_groups` joins them. Files are never touched: this is a new table, and
+    ``attrs["dropped"]`` lists the paths left out.
 
     >>> clean = drop_leaked(mvb, pairs)  # doctest: +SKIP
     >>> (clean["source_split"] == "test").sum()  # doctest: +SKIP
@@ -124,10 +129,13 @@ def drop_leaked(
     column = _split_column(df, column)
     if test not in set(df[column].astype(str)):
         raise ValueError(f"no rows with {column} == {test!r}; values are {sorted(set(df[column].astype(str)))}")
-    leaks = check_leakage(df, duplicates, column=column)
-    dropped = set(leaks.loc[leaks["fold_a"] == test, "path_a"].astype(str)) | set(
-        leaks.loc[leaks["fold_b"] == test, "path_b"].astype(str)
-    )
+    _pair_columns(duplicates)
+    # Components of the duplicate graph alone (each image its own group to start with).
+    paths = df["path"].astype(str)
+    component = merge_groups(pd.DataFrame({"path": paths.to_numpy(), "group": paths.to_numpy()}), duplicates)
+    is_test = (df[column].astype(str) == test).to_numpy()
+    outside = set(component.to_numpy()[~is_test])
+    dropped = {p for p, c, t in zip(paths, component, is_test) if t and c in outside}
     out = df[~df["path"].astype(str).isin(dropped)].copy()
     out.attrs["dropped"] = sorted(dropped)
     return out
