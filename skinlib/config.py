@@ -33,7 +33,7 @@ SAMPLE_SIZE = 200
 SAMPLE_SEED = 0
 #: Bump when make_sample draws differently, so that a sample made by an older
 #: version is not mistaken for the current one.
-SAMPLE_VERSION = 1
+SAMPLE_VERSION = 2
 
 
 def project_dir() -> Path:
@@ -120,12 +120,14 @@ class RunConfig:
 
     # -- hand-over between notebooks: files in the run folder
 
-    def save_prepared(self, df: "pd.DataFrame", config: "Preprocess") -> None:
-        """Store the split table and the chosen preprocessing for the training notebooks."""
+    def save_prepared(self, df: "pd.DataFrame", config: "Preprocess", duplicates: "pd.DataFrame | None" = None) -> None:
+        """Store the split table, the chosen preprocessing and the duplicate pairs (``duplicates.csv``)."""
         from skinlib.preprocess import atomic_write
 
         meta = {"preprocess": config.to_dict(), "dataset": df.attrs.get("root", str(self.data)),
                 "layout": df.attrs.get("layout", "")}
+        if duplicates is not None:
+            atomic_write(self.run_dir / "duplicates.csv", lambda fh: duplicates.to_csv(fh, index=False), mode="w")
         atomic_write(self.run_dir / "dataset.csv", lambda fh: df.to_csv(fh, index=False), mode="w")
         atomic_write(self.run_dir / "preprocess.json", lambda fh: fh.write(json.dumps(meta, indent=2)), mode="w")
 

@@ -411,8 +411,10 @@ def find_duplicates(
     sig_a = image_signatures(df["path"], cache_dir=cache_dir, workers=workers, progress=progress)
     sig_b = None if other is None else image_signatures(other["path"], cache_dir=cache_dir, workers=workers, progress=progress)
     pairs = _search(sig_a, sig_b, threshold, workers, progress)
-    pairs = pairs.sort_values(["similarity", "path_a", "path_b"], ascending=[False, True, True], kind="stable")
-    pairs = pairs.reset_index(drop=True)
+    # Most similar first; at equal similarity, identical pixels before near copies.
+    pairs = pairs.assign(_near=pairs["kind"] != "identical")
+    pairs = pairs.sort_values(["similarity", "_near", "path_a", "path_b"], ascending=[False, True, True, True],
+                              kind="stable").drop(columns="_near").reset_index(drop=True)
     skipped = sig_a.skipped + ([] if sig_b is None else sig_b.skipped)
     pairs.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
     if skipped:

@@ -5,6 +5,8 @@ pigmented lesion and a few dark hairs. Malignant lesions follow the ABCD rule of
 dermoscopy (Asymmetric, irregular Border, several Colours, larger Diameter);
 benign ones are rounder, even and smaller. The data set is small and easy on
 purpose: it checks that the pipeline runs and learns, it measures nothing clinical.
+A few images are planted copies of others (see :func:`make_sample`), so that duplicate
+finding and leakage checks have something to find.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_sample", "draw_lesion_image"]
+__all__ = ["make_sample", "draw_lesion_image", "PLANTED_KINDS"]
 
 # Skin tones (BGR), light to dark.
 _SKIN = np.array([[196, 205, 238], [170, 185, 226], [140, 160, 205], [110, 135, 180], [80, 100, 140]], float)
@@ -91,7 +93,39 @@ def draw_lesion_image(rng: np.random.Generator, malignant: bool, skin: int | Non
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_sample(path: str | os.PathLike, n: int = 200, seed: int = 0, malignant_share: float = 0.25) -> Path:
+#: The copies :func:`make_sample` plants, in this order: how each is made from its source.
+PLANTED_KINDS = ("identical", "flip", "resized", "rot90", "crop", "colour")
+
+
+def _planted_copy(kind: str, img: np.ndarray, jpeg: bytes) -> bytes:
+    """The JPEG bytes of a copy of ``img`` (whose file is ``jpeg``) made the ``kind`` way."""
+    if kind == "identical":
+        return jpeg  # the same file under another name
+    if kind == "flip":
+        img = img[:, ::-1]
+    elif kind == "resized":
+        img = cv2.resize(img, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    elif kind == "rot90":
+        img = np.rot90(img)
+    elif kind == "crop":
+        m = int(round(img.shape[0] * 0.05))
+        img = img[m:-m, m:-m]
+    elif kind == "colour":
+        img = np.clip(img.astype(np.int16) + np.array([-8, 4, 12], np.int16), 0, 255).astype(np.uint8)
+    else:
+        raise ValueError(f"unknown planted copy {kind!r}; known: {PLANTED_KINDS}")
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return buf.tobytes()
+
+
+def make_sample(
+    path: str | os.PathLike,
+    n: int = 200,
+    seed: int = 0,
+    malignant_share: float = 0.25,
+    duplicates: int | None = None,
+) -> Path:
     """Write a synthetic dataset of ``n`` images in the ISIC 2020 layout.
 
     ``path/ISIC_2020_Training_GroundTruth.csv`` (``image_name``, ``patient_id``,
@@ -101,6 +135,14 @@ def make_sample(path: str | os.PathLike, n: int = 200, seed: int = 0, malignant_
     renamed into place, so an interrupted call leaves nothing half-written; an
     existing ``path`` is never overwritten.
 
+    Like real collections, the sample holds copies of some images under another name and
+    another patient: ``duplicates`` of them (default ``min(6, n // 30)``: 6 in the
+    built-in 200-image sample), made in the ways of :data:`PLANTED_KINDS` (a byte copy, a
+    mirror image, a resized, turned, cropped and colour-shifted copy), each of an image
+    of the same class, so the class balance is unchanged. They are listed in
+    ``path/planted_duplicates.csv`` (``image_a``: the source, ``image_b``: the copy,
+    ``kind``), so that duplicate finding can be checked against the truth.
+
     >>> folder = make_sample("/tmp/skin-sample", n=20)  # doctest: +SKIP
     """
     path = Path(path)
@@ -108,6 +150,11 @@ def make_sample(path: str | os.PathLike, n: int = 200, seed: int = 0, malignant_
         raise FileExistsError(f"{path} already exists; make_sample never overwrites a folder")
     if n < 2:
         raise ValueError(f"n must be at least 2 (one image per class), got {n}")
+    n_dup = min(len(PLANTED_KINDS), n // 30) if duplicates is None else int(duplicates)
+    if not 0 <= n_dup <= min(len(PLANTED_KINDS), n // 4):
+        raise ValueError(
+            f"duplicates must be between 0 and {min(len(PLANTED_KINDS), n // 4)} for n={n}, got {duplicates}"
+        )
     rng = np.random.default_rng(seed)
     n_malignant = max(1, int(round(malignant_share * n)))
     labels = np.zeros(n, dtype=int)
@@ -127,11 +174,29 @@ def make_sample(path: str | os.PathLike, n: int = 200, seed: int = 0, malignant_
     try:
         (tmp / "train").mkdir()
         names = [f"ISIC_{9000000 + i:07d}" for i in range(n)]
-        for name, label, tone in zip(names, labels, tones):
+        images, files = [], []
+        for label, tone in zip(labels, tones):
             img = draw_lesion_image(rng, bool(label), skin=tone)
             ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
             assert ok
-            buf.tofile(tmp / "train" / f"{name}.jpg")
+            images.append(img)
+            files.append(buf.tobytes())
+        # Planted copies: drawn with their own generator, so the other images stay as
+        # they were; each replaces an image of the same class and another patient.
+        planted = []
+        pick = np.random.default_rng([seed, 1])
+        used: set[int] = set()
+        for kind in PLANTED_KINDS[:n_dup]:
+            target = int(pick.choice([i for i in range(n) if i not in used]))
+            sources = [i for i in range(n) if i not in used and i != target
+                       and labels[i] == labels[target] and patients[i] != patients[target]]
+            source = int(pick.choice(sources))
+            used |= {source, target}
+            files[target] = _planted_copy(kind, images[source], files[source])
+            planted.append((names[source], names[target], kind))
+        for name, data in zip(names, files):
+            (tmp / "train" / f"{name}.jpg").write_bytes(data)
+        pd.DataFrame(planted, columns=["image_a", "image_b", "kind"]).to_csv(tmp / "planted_duplicates.csv", index=False)
         pd.DataFrame(
             {
                 "image_name": names,
