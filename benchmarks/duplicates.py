@@ -267,6 +267,11 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def child(root: Path, mode: str, workers: int | None, out: Path) -> None:
     """One measured run, in a fresh process; prints a JSON line, writes the pairs to ``out``."""
     import pandas as pd
@@ -278,24 +283,24 @@ def child(root: Path, mode: str, workers: int | None, out: Path) -> None:
     df = pd.read_csv(root / "images.csv")
     result = {"n": len(df), "maxrss_after_imports_mb": rss_imports}
     if mode == "total":
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(), time.perf_counter()
         pairs = skinlib.find_duplicates(df, cache_dir=None, workers=workers, progress=False)
-        result["total_s"] = time.perf_counter() - t0
+        result["total_s"], result["total_cpu_s"] = time.perf_counter() - t0, _cpu_s() - c0
     else:
         cache = Path(tempfile.mkdtemp(prefix="skinlib-dup-sig-"))
         try:
-            t0 = time.perf_counter()
+            c0, t0 = _cpu_s(), time.perf_counter()
             sig = image_signatures(df["path"], cache_dir=cache, workers=workers, progress=False)
-            t1 = time.perf_counter()
+            c1, t1 = _cpu_s(), time.perf_counter()
             result["maxrss_after_hashing_mb"] = _maxrss_mb()
             pairs = skinlib.find_duplicates(df, cache_dir=cache, workers=workers, progress=False)
-            t2 = time.perf_counter()
+            c2, t2 = _cpu_s(), time.perf_counter()
             again = image_signatures(df["path"], cache_dir=cache, workers=workers, progress=False)
             t3 = time.perf_counter()
             assert again.from_cache and len(again) == len(sig)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        result.update(hashing_s=t1 - t0, cached_find_s=t2 - t1, cache_load_s=t3 - t2,
+        result.update(hashing_s=t1 - t0, hashing_cpu_s=c1 - c0, cached_find_cpu_s=c2 - c1, cached_find_s=t2 - t1, cache_load_s=t3 - t2,
                       search_s=(t2 - t1) - (t3 - t2), hashed=len(sig), skipped=len(sig.skipped))
     result["maxrss_mb"] = _maxrss_mb()
     result["pairs"] = len(pairs)
@@ -394,6 +399,16 @@ def evaluate(planted, pairs) -> dict:
             "false": false}
 
 
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %ci"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "skinlib"], capture_output=True,
+                               text=True).stdout.strip()
+        return out.stdout.strip() + (" (skinlib/ modified)" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=30000, help="images in the set, planted copies included (default 30000)")
@@ -421,6 +436,7 @@ def main() -> int:
     planted = pd.read_csv(root / "planted.csv")
     workers = args.workers or os.cpu_count() or 1
 
+    commit = _commit()
     total = measure(root, "total", args.workers, root / "pairs-total.csv")
     split = None if args.skip_split else measure(root, "split", args.workers, root / "pairs-split.csv")
     pairs = pd.read_csv(root / "pairs-total.csv")
@@ -431,21 +447,28 @@ def main() -> int:
     w, h = args.size
     print(f"\nn = {n} images ({n - len(planted)} drawn + {len(planted)} planted copies), {w}x{h} JPEG, "
           f"{os.cpu_count()} cores, workers={workers}")
-    print(f"{'run':44s} {'seconds':>8s} {'images/s':>9s} {'peak RSS MB':>12s}")
+    print(f"{'run':44s} {'seconds':>8s} {'images/s':>9s} {'peak RSS MB':>12s} {'CPU s':>7s}")
     print(f"{'find_duplicates(cache_dir=None), end to end':44s} {total['total_s']:8.1f} "
-          f"{n / total['total_s']:9.0f} {peak:12.0f}")
+          f"{n / total['total_s']:9.0f} {peak:12.0f} {total['total_cpu_s']:7.0f}")
     if split:
         print(f"{'  hashing: image_signatures (+cache write)':44s} {split['hashing_s']:8.1f} "
-              f"{split['hashed'] / split['hashing_s']:9.0f} {split['maxrss_after_hashing_mb']:12.0f}")
+              f"{split['hashed'] / split['hashing_s']:9.0f} {split['maxrss_after_hashing_mb']:12.0f} "
+              f"{split['hashing_cpu_s']:7.0f}")
         print(f"{'  search: find_duplicates on cached sigs':44s} {split['search_s']:8.1f} {'':9s} "
-              f"{split['maxrss_mb']:12.0f}")
+              f"{split['maxrss_mb']:12.0f} {split['cached_find_cpu_s']:7.0f}")
         print(f"{'    (cache load, subtracted from search)':44s} {split['cache_load_s']:8.2f}")
         split_pairs = pd.read_csv(root / "pairs-split.csv")
-        same = split_pairs[["path_a", "path_b"]].equals(pairs[["path_a", "path_b"]])
-        if not same:
-            print("  WARNING: the split run reported other pairs than the end-to-end run")
-    print(f"  (peak RSS: getrusage maxrss of the child {total['maxrss_mb']:.0f} MB, psutil tree peak "
+        def pair_set(t):
+            return set(map(frozenset, zip(t["path_a"], t["path_b"])))
+
+        if pair_set(split_pairs) != pair_set(pairs):
+            print(f"  WARNING: the split run reported other pairs than the end-to-end run "
+                  f"({len(split_pairs)} against {len(pairs)})")
+    print(f"  (CPU s: user + system time of the child; load average {os.getloadavg()[0]:.1f} after the runs. "
+          f"peak RSS: getrusage maxrss of the child {total['maxrss_mb']:.0f} MB, psutil tree peak "
           f"{total['tree_peak_mb']:.0f} MB, after imports {total['maxrss_after_imports_mb']:.0f} MB)")
+    changed = "" if _commit() == commit else f"; WARNING: now {_commit()}, the code changed during the runs"
+    print(f"  skinlib at commit {commit}{changed}")
 
     kinds = pairs["kind"].value_counts().to_dict()
     n_found = sum(k["found"] for k in ev["per_kind"].values())

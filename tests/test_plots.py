@@ -20,10 +20,13 @@ from skinlib.plots import (  # noqa: E402
     plot_history,
     plot_pr,
     plot_roc,
+    plot_duplicates,
     plot_samples,
     plot_stages,
     save_figure,
 )
+
+from skinlib.preprocess import ImageReadError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -287,3 +290,33 @@ def test_stages_colour_pipeline_shows_colour():
     config = Preprocess(steps=(("resize", {"size": 28}),), color=True)
     fig = plot_stages(config, [lesion_image()])
     assert [ax.get_images()[0].get_array().shape for ax in fig.axes] == [(96, 96, 3), (28, 28, 3), (28, 28, 3)]
+
+
+def test_duplicates_rows_show_each_pair_in_rgb_with_its_score():
+    images = {"a": np.full((6, 6, 3), (10, 20, 30), np.uint8), "b": np.full((6, 6, 3), (40, 50, 60), np.uint8),
+              "c": np.full((6, 6, 3), (70, 80, 90), np.uint8)}
+    pairs = pd.DataFrame({"path_a": ["dir/a", "dir/a", "dir/b"], "path_b": ["dir/b", "dir/c", "dir/c"],
+                          "similarity": [1.0, 0.95, 0.9], "kind": ["identical", "near", "near"],
+                          "transform": ["", "rot90", "crop 4% of b"]})
+    fig = plot_duplicates(pairs, n=2, read=lambda p: images[p.split("/")[-1]])
+    assert len(fig.axes) == 4  # two pairs, two images each; the third pair is not shown
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "a", "c"]
+    assert fig.axes[0].get_ylabel() == "1.000\nidentical"
+    assert fig.axes[2].get_ylabel() == "0.950\nnear, rot90"
+    assert tuple(fig.axes[1].get_images()[0].get_array()[0, 0]) == (60, 50, 40)  # BGR shown as RGB
+
+
+def test_duplicates_empty_table_and_unreadable_files():
+    empty = pd.DataFrame(columns=["path_a", "path_b", "similarity", "kind", "transform"])
+    fig = plot_duplicates(empty)
+    assert fig.axes[0].get_title() == "no duplicate pairs"
+
+    def read(path):
+        raise ImageReadError(f"{path}: not a decodable image")
+
+    pairs = pd.DataFrame({"path_a": ["x.jpg"], "path_b": ["y.jpg"], "similarity": [0.9], "kind": ["near"],
+                          "transform": [""]})
+    fig = plot_duplicates(pairs, read=read)
+    assert [ax.get_title() for ax in fig.axes] == ["unreadable", "unreadable"]
+    with pytest.raises(ValueError, match="similarity"):
+        plot_duplicates(pairs.drop(columns="similarity"))
