@@ -348,6 +348,18 @@ def plot_samples(
     return fig
 
 
+def _thumbnail(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` shrunk (area averaging) so that its longer side is at most ``side``: a
+    figure of full-size photographs would weigh megabytes and show no more."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return img
+    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 def plot_duplicates(
     pairs: pd.DataFrame, n: int = 4, read: Callable[[str], np.ndarray] | None = None
 ) -> Figure:
@@ -378,7 +390,7 @@ def plot_duplicates(
     for (ax_a, ax_b), (_, pair) in zip(axes, shown.iterrows()):
         for ax, path in ((ax_a, str(pair["path_a"])), (ax_b, str(pair["path_b"]))):
             try:
-                _show(ax, read(path))
+                _show(ax, _thumbnail(read(path), 160))
                 ax.set_title(Path(path).name, fontsize=8)
             except (OSError, ValueError):  # ImageReadError is a ValueError
                 _show(ax, None)
