@@ -237,9 +237,13 @@ def test_ranking_and_threshold(planted):
     df, _, pairs = planted
     sim = pairs["similarity"].to_numpy()
     assert (np.diff(sim) <= 0).all()
-    expected_order = pairs.sort_values(["similarity", "path_a", "path_b"], ascending=[False, True, True])
+    # Most similar first; at equal similarity identical pixels first, then by path.
+    expected_order = pairs.assign(near=pairs["kind"] != "identical").sort_values(
+        ["similarity", "near", "path_a", "path_b"], ascending=[False, True, True, True]).drop(columns="near")
     assert pairs.index.tolist() == list(range(len(pairs)))
     pd.testing.assert_frame_equal(pairs, expected_order.reset_index(drop=True))
+    first_near = (pairs["kind"] == "near").idxmax()
+    assert (pairs.loc[: first_near - 1, "kind"] == "identical").all() and (pairs["similarity"][:first_near] == 1).all()
     assert (sim >= DEFAULT_THRESHOLD).all()
     previous = pairs
     sizes = [len(pairs)]
