@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skinlib.preprocess import ImageReadError, atomic_write, bounded_map, check_cache_writable, read_image
+from skinlib.preprocess import ImageReadError, atomic_write, bounded_map, check_cache_writable, file_stamp, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
            "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
@@ -175,12 +175,7 @@ def _cache_key(paths: list[str]) -> str:
     settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16"}
     h.update(json.dumps(settings, sort_keys=True).encode() + b"\n")
     for path in paths:
-        try:
-            st = os.stat(path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{path}\t{stamp}\n".encode("utf-8", "surrogateescape"))
+        h.update(f"{path}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:24]
 
 

@@ -342,16 +342,21 @@ def _skipped_table(pairs) -> pd.DataFrame:
     return pd.DataFrame(list(pairs), columns=["path", "reason"], dtype=str)
 
 
+def file_stamp(path: str | os.PathLike) -> str:
+    """``"size:mtime_ns"`` of a file (``"missing"`` if it cannot be stat'ed): what cache keys
+    record of each input, so that a changed file invalidates a cache."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def _cache_key(df: pd.DataFrame, config: Preprocess) -> str:
     h = hashlib.sha256()
     h.update(f"v{_CACHE_VERSION}\n{config.to_json()}\n".encode())
     for path, label in zip(df["path"], df["label"]):
-        try:
-            st = os.stat(path)
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        except OSError:
-            stamp = "missing"
-        h.update(f"{path}\t{int(label)}\t{stamp}\n".encode("utf-8", "surrogateescape"))
+        h.update(f"{path}\t{int(label)}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:24]
 
 
