@@ -152,10 +152,10 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ablation_markdown(table: pd.DataFrame, folds: int) -> str:
+def ablation_markdown(table: pd.DataFrame) -> str:
     """The HAM10000 table quoted in README.md: as published beside corrected, mean ± sd over folds."""
     lines = [
-        f"| preprocessing | model | ROC AUC, as published | ROC AUC, corrected | per fold | balanced accuracy | "
+        "| preprocessing | model | ROC AUC, as published | ROC AUC, corrected | per fold | balanced accuracy | "
         "sensitivity | specificity | epochs |",
         "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]
@@ -290,7 +290,7 @@ def main() -> int:
         write_text(args.tables / "external.csv", ext.to_csv(index=False))
         write_text(args.tables / "external.md", to_markdown(ext))
 
-    summary = "\n".join([to_markdown(dup_counts), ablation_markdown(table, args.folds), external_markdown(isic, mvb, args.seeds)])
+    summary = "\n".join([to_markdown(dup_counts), ablation_markdown(table), external_markdown(isic, mvb, args.seeds)])
     write_text(args.tables / "summary.md", summary)
     publish_figures(args, table)
     minutes = (time.perf_counter() - started) / 60
