@@ -47,11 +47,11 @@ _N_VAR = len(TRANSFORMS)
 
 #: Default minimum ``similarity`` (1 - Hamming distance / 256 of the 256-bit hashes) of a
 #: reported pair. Measured on the real datasets (HAM10000, 6,964 images; the
-#: malignant-vs-benign set, 1,300): of the mvb images whose 64-bit hash matches a
-#: HAM10000 image (the set re-publishes HAM10000, squashed to 224x224), 99.9% score
-#: >= 0.914; the closest HAM10000 pair of two different lesions among those whose 64-bit
-#: hashes are within 4 bits scores 0.867; centre crops between the hashed margins score
-#: >= 0.898. 0.875 (32 of 256 bits) sits between.
+#: malignant-vs-benign set, 1,300, which re-publishes HAM10000 resized to 224x224): of the
+#: 959 mvb images whose 64-bit hash is within 4 bits of a HAM10000 image, 99% score >= 0.95
+#: with their closest match; the closest HAM10000 pair of two different lesions among such
+#: candidates scores 0.867 (1,236 candidate pairs of different lesions); 3-5% centre crops
+#: in benchmarks/duplicates.py score >= 0.922. 0.875 (32 of 256 bits) sits between.
 DEFAULT_THRESHOLD = 0.875
 #: Candidate pairs must have 64-bit hashes within this many bits (in some variant) at the
 #: default threshold: true copies measured at <= 4, and it keeps the candidates to a small
