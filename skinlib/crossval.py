@@ -9,6 +9,7 @@ deviation over the folds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -151,8 +152,10 @@ def cross_validate(
 
     from tqdm.auto import tqdm
 
-    with tempfile.TemporaryDirectory(prefix="skinlib-cv-") as scratch:
-        base = Path(run_dir) if run_dir is not None else Path(scratch)
+    # A scratch folder only when the runs are not kept.
+    scratch = tempfile.TemporaryDirectory(prefix="skinlib-cv-") if run_dir is None else contextlib.nullcontext(run_dir)
+    with scratch as folder:
+        base = Path(folder)
         if run_dir is not None:
             table = pd.DataFrame({"path": rows["path"].astype(str), "label": rows["label"], "test_fold": test_fold})
             atomic_write(base / "folds.csv", lambda fh: table.to_csv(fh, index=False), mode="w")

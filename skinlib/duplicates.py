@@ -30,7 +30,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skinlib.preprocess import ImageReadError, atomic_write, bounded_map, check_cache_writable, file_stamp, read_image
+from skinlib.preprocess import (
+    ImageReadError, bounded_map, check_cache_writable, file_stamp, load_cache, read_image, save_cache,
+)
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
            "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
@@ -202,14 +204,10 @@ def image_signatures(
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"signatures-{_cache_key(paths)}.npz"
-        if cache_path.exists():
-            try:
-                with np.load(cache_path, allow_pickle=False) as z:
-                    keep = z["keep"]
-                    skipped = list(zip(z["skipped_path"].tolist(), z["skipped_reason"].tolist()))
-                    return Signatures([paths[i] for i in keep], z["digests"], z["h64"], z["h256"], skipped, True)
-            except Exception:  # noqa: BLE001 - a damaged or foreign cache is recomputed
-                pass
+        cached = load_cache(cache_path, lambda a: Signatures(
+            [paths[i] for i in a["keep"]], a["digests"], a["h64"], a["h256"], a["skipped"], True))
+        if cached is not None:
+            return cached
         check_cache_writable(cache_path)
 
     from tqdm.auto import tqdm
@@ -234,13 +232,7 @@ def image_signatures(
     keep = np.flatnonzero(ok)
     result = Signatures([paths[i] for i in keep], digests[keep], h64[keep], h256[keep], skipped)
     if cache_path is not None:
-        sp = np.array([p for p, _ in skipped], dtype=str)
-        sr = np.array([r for _, r in skipped], dtype=str)
-        atomic_write(
-            cache_path,
-            lambda fh: np.savez(fh, keep=keep, digests=result.digests, h64=result.h64, h256=result.h256,
-                                skipped_path=sp, skipped_reason=sr),
-        )
+        save_cache(cache_path, skipped, keep=keep, digests=result.digests, h64=result.h64, h256=result.h256)
     return result
 
 

@@ -387,6 +387,32 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         raise
 
 
+def load_cache(path: Path, build: Callable[[dict[str, Any]], Any]) -> Any:
+    """``build(arrays)`` from an ``.npz`` cache written by :func:`save_cache`, or None.
+
+    ``arrays`` holds the saved arrays and ``skipped``, a list of (path, reason) pairs.
+    None when the file is missing, or damaged or foreign (it fails to load or to build):
+    the caller recomputes and replaces it.
+    """
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {key: z[key] for key in z.files}
+        arrays["skipped"] = list(zip(arrays.pop("skipped_path").tolist(), arrays.pop("skipped_reason").tolist()))
+        return build(arrays)
+    except Exception:  # noqa: BLE001 - any failure means "not a usable cache"
+        return None
+
+
+def save_cache(path: Path, skipped, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` and the (path, reason) pairs ``skipped`` to an ``.npz`` cache, atomically."""
+    skipped = [(str(p), str(r)) for p, r in skipped]
+    paths = np.array([p for p, _ in skipped], dtype=str)
+    reasons = np.array([r for _, r in skipped], dtype=str)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays, skipped_path=paths, skipped_reason=reasons))
+
+
 def bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: list, window: int) -> Iterator:
     """``pool.map(fn, items)`` in order, with at most ``window`` tasks submitted at a time.
 
@@ -452,15 +478,15 @@ def preprocess_dataset(
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"preprocessed-{_cache_key(df, config)}.npz"
-        if cache_path.exists():
-            try:
-                with np.load(cache_path, allow_pickle=False) as z:
-                    x, keep = z["x"], z["keep"]
-                    skipped = _skipped_table(zip(z["skipped_path"].tolist(), z["skipped_reason"].tolist()))
-                rows = df.iloc[keep].reset_index(drop=True)
-                return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, True, config)
-            except Exception:  # noqa: BLE001
-                pass  # unreadable cache (foreign or damaged): recompute and replace it
+
+        def build(arrays):
+            rows = df.iloc[arrays["keep"]].reset_index(drop=True)
+            return PreprocessResult(arrays["x"], rows["label"].to_numpy(np.int64), rows,
+                                    _skipped_table(arrays["skipped"]), cache_path, True, config)
+
+        cached = load_cache(cache_path, build)
+        if cached is not None:
+            return cached
         check_cache_writable(cache_path)
 
     paths = [str(p) for p in df["path"]]
@@ -496,10 +522,8 @@ def preprocess_dataset(
     rows = df.iloc[keep].reset_index(drop=True)
     skipped = _skipped_table(reasons)
     if cache_path is not None:
-        sp = np.array(skipped["path"].tolist(), dtype=str) if len(skipped) else np.array([], dtype=str)
-        sr = np.array(skipped["reason"].tolist(), dtype=str) if len(skipped) else np.array([], dtype=str)
         try:
-            atomic_write(cache_path, lambda fh: np.savez(fh, x=x, keep=keep, skipped_path=sp, skipped_reason=sr))
+            save_cache(cache_path, reasons, x=x, keep=keep)
         except OSError as exc:
             raise OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}") from exc
     return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, False, config)
