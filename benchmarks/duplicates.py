@@ -57,13 +57,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from child import run_child  # noqa: E402  (benchmarks/child.py, beside this script)
 
 MALIGNANT_SHARE = 0.25
 KINDS = ("identical", "reencode", "resize_half", "squash_224", "crop", "hflip", "rot90", "colour")
@@ -312,39 +313,7 @@ def measure(root: Path, mode: str, workers: int | None, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", str(root), "--mode", mode, "--out", str(out)]
     if workers:
         cmd += ["--workers", str(workers)]
-    wall0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    peak = [0]
-    try:
-        import psutil
-    except ImportError:
-        psutil = None
-
-    def sample() -> None:
-        try:
-            me = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while proc.poll() is None:
-            try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
-                peak[0] = max(peak[0], rss)
-            except psutil.NoSuchProcess:
-                pass
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True) if psutil else None
-    if sampler:
-        sampler.start()
-    stdout, _ = proc.communicate()
-    if sampler:
-        sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"measured run ({mode}) failed (exit {proc.returncode})")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["tree_peak_mb"] = peak[0] / 2**20 if psutil else float("nan")
-    result["child_wall_s"] = time.perf_counter() - wall0
-    return result
+    return run_child(cmd, f"measured run ({mode})")
 
 
 # --------------------------------------------------------------------------- evaluation

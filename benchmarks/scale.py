@@ -23,15 +23,15 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
-import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from child import run_child  # noqa: E402  (benchmarks/child.py, beside this script)
 
 WIDTH, HEIGHT = 1024, 768
 MALIGNANT_SHARE = 0.25
@@ -140,38 +140,7 @@ def measure(dataset: Path, config_name: str, workers: int | None) -> dict:
     cmd = [sys.executable, __file__, "--child", str(dataset), "--config", config_name]
     if workers:
         cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    peak = [0]
-    try:
-        import psutil
-    except ImportError:
-        psutil = None
-
-    def sample() -> None:
-        # The sum over the child and all its descendants: worker processes included.
-        try:
-            me = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while proc.poll() is None:
-            try:
-                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
-                peak[0] = max(peak[0], rss)
-            except psutil.NoSuchProcess:
-                pass
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True) if psutil else None
-    if sampler:
-        sampler.start()
-    out, _ = proc.communicate()
-    if sampler:
-        sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"measured run failed (exit {proc.returncode})")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["tree_peak_mb"] = peak[0] / 2**20 if psutil else float("nan")
-    return result
+    return run_child(cmd, "measured run")
 
 
 def main() -> int:
