@@ -7,13 +7,17 @@ Public API::
     merge_groups, check_leakage, drop_leaked                                # leakage-proof splits
     cross_validate, assign_folds                                            # grouped k-fold cross-validation
     Preprocess, preprocess_dataset, read_image                              # preprocessing
-    filters (to_gray, resize, seed_contour, bilateral, remove_hair)          # image filters
+    filters (to_gray, resize, seed_contour, bilateral, remove_hair,
+             color_constancy)                                               # image filters
     lesion_box, crop_to_lesion                                              # contour cropping
     make_sample                                                             # synthetic sample data
     RunConfig                                                               # one run's settings
-    build_model, build_v1, build_v2                                         # the two CNNs
-    train, predict, load_run, scale_pixels                                  # training and prediction
+    fit_metadata, encode_metadata, check_metadata_columns                   # patient metadata as inputs
+    build_model, build_v1, build_v2, build_v3                               # the models
+    train, predict, predict_arrays, load_run, scale_pixels                  # training and prediction
     evaluate, choose_threshold, compare, conclusion                         # metrics
+    expected_calibration_error, fit_temperature, apply_temperature          # calibration
+    gradcam, occlusion_map                                                  # where a model looks
 
 TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 """
@@ -21,6 +25,7 @@ TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
+from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate
 from skinlib.datasets import (
     DatasetError,
@@ -32,6 +37,7 @@ from skinlib.datasets import (
 )
 from skinlib.duplicates import find_duplicates
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
+from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
 from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult, preprocess_dataset, read_image
 from skinlib.sample import make_sample
 
@@ -43,6 +49,10 @@ _LAZY = {
     "build_model": "skinlib.models",
     "build_v1": "skinlib.models",
     "build_v2": "skinlib.models",
+    "build_v3": "skinlib.models",
+    "predict_arrays": "skinlib.training",
+    "gradcam": "skinlib.explain",
+    "occlusion_map": "skinlib.explain",
     "train": "skinlib.training",
     "predict": "skinlib.training",
     "load_run": "skinlib.training",
@@ -86,5 +96,11 @@ __all__ = [
     "choose_threshold",
     "compare",
     "conclusion",
+    "expected_calibration_error",
+    "fit_temperature",
+    "apply_temperature",
+    "fit_metadata",
+    "encode_metadata",
+    "check_metadata_columns",
     *_LAZY,
 ]

@@ -3,20 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 
-NOTEBOOKS = ("01_preprocess", "02_train_v1", "03_train_v2", "04_compare")
+NOTEBOOKS = ("01_preprocess", "02_train_v1", "03_train_v2", "04_compare", "05_train_v3")
+#: The demo runs 05 before 04, so that the comparison it ends with includes run 3.
+DEMO_ORDER = ("01_preprocess", "02_train_v1", "03_train_v2", "05_train_v3", "04_compare")
+
+# The demo's kernels talk to this process over unix domain sockets (ZeroMQ "ipc" transport) in a
+# private temporary folder, not over localhost TCP ports: only processes allowed into that folder
+# can reach them, and ipykernel does not print its "Kernel is running over TCP without encryption"
+# warning. ZeroMQ's ipc transport is not dependable on Windows, so there the kernels stay on TCP.
+KERNEL_TRANSPORT = "tcp" if os.name == "nt" else "ipc"
+
+
+def _kernel_manager(runtime_dir: Path, kernel_name: str = "python3"):
+    """A kernel manager for one notebook run, with its connection file (and sockets) in *runtime_dir*."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    options = {"transport": KERNEL_TRANSPORT, "connection_file": str(runtime_dir / "kernel.json")}
+    if KERNEL_TRANSPORT == "ipc":
+        # Socket files are runtime_dir/kernel-<n>; an absolute path, since the kernel runs in the
+        # notebook's folder. Unix socket paths are limited to ~100 characters: keep runtime_dir short.
+        options["ip"] = str(runtime_dir / "kernel")
+    return AsyncKernelManager(kernel_name=kernel_name, **options)
+
+
+def _execute_notebook(nb, cwd: Path) -> None:
+    """Execute every cell of *nb* (in place) in a fresh kernel working in *cwd*.
+
+    Raises nbclient's CellExecutionError when a cell fails; the kernel is shut down and its
+    temporary folder removed either way.
+    """
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="skinlib-") as runtime:
+        client = NotebookClient(nb, km=_kernel_manager(Path(runtime)), timeout=None, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd)}})
+        # nbclient leaves running a kernel whose manager it was given; cleanup_kc=True makes it shut
+        # the kernel down (after a failing cell too) before its sockets' folder is removed.
+        client.execute(cleanup_kc=True)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    """Execute the four notebooks in order, headless, and print the comparison."""
+    """Execute the notebooks (run 3 before the comparison), headless, and print the comparison."""
     import time
 
     import nbformat
     import pandas as pd
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     from skinlib.config import RunConfig, project_dir
@@ -27,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
     source = project_dir() / "notebooks"
     out_dir = cfg.run_dir / "notebooks"
     print(cfg.describe(), flush=True)
-    for name in NOTEBOOKS:
+    for name in DEMO_ORDER:
         path = source / f"{name}.ipynb"
         if not path.is_file():
             print(f"error: {path} not found (the demo runs from a checkout of the project)", file=sys.stderr)
@@ -35,9 +72,8 @@ def _demo(args: argparse.Namespace) -> int:
         nb = nbformat.read(path, as_version=4)
         started = time.perf_counter()
         print(f"running {name} ...", end=" ", flush=True)
-        client = NotebookClient(nb, timeout=None, kernel_name="python3", resources={"metadata": {"path": str(source)}})
         try:
-            client.execute()
+            _execute_notebook(nb, source)
         except CellExecutionError as exc:
             print("failed", flush=True)
             failed = out_dir / f"{name}.failed.ipynb"
@@ -58,16 +94,48 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Columns of a metadata CSV that can name its images (matched on the file's stem or path).
+IMAGE_KEYS = ("path", "image_id", "image_name", "file", "image")
+
+
+def _metadata_table(csv: Path, files: list[Path]):
+    """The images as a table with their metadata, matched by the CSV's image column."""
+    import pandas as pd
+
+    from skinlib.datasets import patient_metadata
+
+    try:
+        meta = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{csv}: cannot read the metadata CSV ({exc})") from None
+    key = next((c for c in IMAGE_KEYS if c in meta.columns), None)
+    if key is None:
+        raise ValueError(f"{csv}: no column naming the images; expected one of {', '.join(IMAGE_KEYS)}, "
+                         f"found {', '.join(map(str, meta.columns))}")
+    meta = patient_metadata(meta)
+    names = meta[key].astype(str)
+    by_name = dict(zip(names.map(lambda v: Path(v).stem), meta.index))
+    by_path = dict(zip(names.map(lambda v: str(Path(v).resolve())), meta.index))
+    rows = [by_path.get(str(f.resolve()), by_name.get(f.stem)) for f in files]
+    missing = [str(f) for f, r in zip(files, rows) if r is None]
+    if missing:
+        raise ValueError(f"{csv}: no row for {missing[0]}" + (f" and {len(missing) - 1} more images" if len(missing) > 1 else ""))
+    return meta.loc[rows].reset_index(drop=True).assign(path=[str(f) for f in files])
+
+
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from skinlib.training import RunFolderError, predict
+    from skinlib.training import RunFolderError, image_files, predict
 
     try:
+        images = args.images
+        if args.metadata is not None:
+            images = _metadata_table(args.metadata, image_files(args.images))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            table = predict(args.run, args.images)
-    except (RunFolderError, FileNotFoundError) as exc:
+            table = predict(args.run, images)
+    except (RunFolderError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for w in caught:
@@ -85,7 +153,7 @@ def _predict(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skinlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="execute the four notebooks on the configured dataset (default: the built-in sample)")
+    demo = sub.add_parser("demo", help="execute the notebooks on the configured dataset (default: the built-in sample)")
     demo.add_argument("--update-notebooks", action="store_true",
                       help="also store the executed notebooks, with their outputs, in notebooks/")
     demo.set_defaults(func=_demo)
@@ -93,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("run", help="run folder written by skinlib.train (or its model.keras)")
     pred.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
     pred.add_argument("--out", type=Path, help="write a CSV here instead of printing it")
+    pred.add_argument("--metadata", type=Path, metavar="CSV",
+                      help="the images' age, sex and site, for a run trained with metadata: a CSV with an image "
+                           "column (path, image_id or image_name) and HAM10000 or ISIC 2020 column names")
     pred.set_defaults(func=_predict)
     args = parser.parse_args(argv)
     return args.func(args)

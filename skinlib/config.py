@@ -9,6 +9,7 @@ with a quick profile, or on a real dataset:
 ``SKINLIB_RUN``        output folder for caches, models, figures
 ``SKINLIB_EPOCHS_V1``  epochs of run 1 (default 10, the original)
 ``SKINLIB_EPOCHS_V2``  epochs of run 2 (default 100, the original)
+``SKINLIB_EPOCHS_V3``  epochs of run 3 (default: its recipe, 25)
 ``SKINLIB_SEED``       seed of the split, weights and augmentation (default 0)
 ``SKINLIB_PROFILE``    ``quick``: few epochs, for CI and a first look
 =====================  ==================================================
@@ -33,7 +34,7 @@ SAMPLE_SIZE = 200
 SAMPLE_SEED = 0
 #: Bump when make_sample draws differently, so that a sample made by an older
 #: version is not mistaken for the current one.
-SAMPLE_VERSION = 2
+SAMPLE_VERSION = 3
 
 
 def project_dir() -> Path:
@@ -78,6 +79,7 @@ class RunConfig:
     batch_v1: int = 128
     epochs_v2: int = 100
     batch_v2: int = 32
+    epochs_v3: int = 25
     test_size: float = 0.2
     val_size: float = 0.1
     profile: str = "full"
@@ -100,6 +102,7 @@ class RunConfig:
             seed=_env_int("SKINLIB_SEED", 0),
             epochs_v1=_env_int("SKINLIB_EPOCHS_V1", 3 if quick else 10),
             epochs_v2=_env_int("SKINLIB_EPOCHS_V2", 5 if quick else 100),
+            epochs_v3=_env_int("SKINLIB_EPOCHS_V3", 2 if quick else 25),
             profile=profile,
         )
         values.update(overrides)
@@ -116,7 +119,7 @@ class RunConfig:
 
         return (f"dataset: {show(self.data)}\nrun folder: {show(self.run_dir)}\n"
                 f"profile: {self.profile}, seed {self.seed}; epochs v1 {self.epochs_v1} (batch {self.batch_v1}), "
-                f"v2 {self.epochs_v2} (batch {self.batch_v2})")
+                f"v2 {self.epochs_v2} (batch {self.batch_v2}), v3 {self.epochs_v3}")
 
     # -- hand-over between notebooks: files in the run folder
 

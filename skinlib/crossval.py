@@ -114,12 +114,13 @@ def cross_validate(
     run_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    only_folds: list[int] | tuple[int, ...] | None = None,
     **train_kwargs,
 ) -> pd.DataFrame:
     """Train and test ``model`` on each of ``folds`` grouped folds of ``df``.
 
     The images are preprocessed once with ``preprocess`` (default
-    ``Preprocess.default()``; cached under ``cache_dir``), split into folds by
+    ``Preprocess.for_model(model)``; cached under ``cache_dir``), split into folds by
     :func:`assign_folds` (groups merged through ``duplicates``), and for each fold a
     model trains on the other folds: ``val_size`` of them (grouped too) validate it for
     early stopping and for the threshold (Youden's J), and the fold itself tests it.
@@ -131,6 +132,9 @@ def cross_validate(
     folder is complete is reused, so an interrupted call resumes; one trained on another
     split, model or preprocessing raises :class:`FoldRunMismatch`. Without ``run_dir``
     the runs go to a temporary folder that is deleted.
+
+    ``only_folds`` (e.g. ``[1]``) runs those folds only, of the same split: a quick
+    ablation costs one training instead of ``folds``.
 
     Returns one row per fold (index ``1`` to ``folds``) with :data:`FOLD_METRICS` on its
     test images, then the rows ``mean`` and ``sd`` (standard deviation over the folds);
@@ -146,7 +150,10 @@ def cross_validate(
             raise TypeError(f"cross_validate sets train's {reserved!r} itself")
     if not isinstance(model, str):
         raise TypeError("model must be a model name such as 'v2': each fold builds its own model")
-    data = preprocess_dataset(df, preprocess, cache_dir=cache_dir, progress=progress)
+    chosen = list(range(1, folds + 1)) if only_folds is None else [int(k) for k in only_folds]
+    if not chosen or any(not 1 <= k <= folds for k in chosen):
+        raise ValueError(f"only_folds must list folds between 1 and {folds}, got {only_folds!r}")
+    data = preprocess_dataset(df, preprocess or Preprocess.for_model(model), cache_dir=cache_dir, progress=progress)
     rows = data.rows
     test_fold = assign_folds(rows, folds, seed, duplicates)
 
@@ -160,7 +167,7 @@ def cross_validate(
             table = pd.DataFrame({"path": rows["path"].astype(str), "label": rows["label"], "test_fold": test_fold})
             atomic_write(base / "folds.csv", lambda fh: table.to_csv(fh, index=False), mode="w")
         records = {}
-        for k in tqdm(range(1, folds + 1), desc="cross-validate", unit="fold", disable=not progress):
+        for k in tqdm(chosen, desc="cross-validate", unit="fold", disable=not progress):
             fold_rows = _fold_rows(rows, test_fold, k, val_size, seed, duplicates)
             fold_dir = base / f"fold{k}"
             if (fold_dir / "config.json").is_file():
@@ -176,7 +183,8 @@ def cross_validate(
     out.index.name = "fold"
     out.attrs["summary"] = (
         f"{model}: test ROC AUC {out.loc['mean', 'roc_auc']:.3f} ± {out.loc['sd', 'roc_auc']:.3f} "
-        f"(mean ± sd over {folds} grouped folds, {len(rows)} images)"
+        f"(mean ± sd over {len(chosen) if len(chosen) < folds else ''}{' of ' if len(chosen) < folds else ''}"
+        f"{folds} grouped folds, {len(rows)} images)"
     )
     if run_dir is not None:
         atomic_write(Path(run_dir) / "cross_validation.csv", lambda fh: out.to_csv(fh), mode="w")

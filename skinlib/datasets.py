@@ -21,6 +21,7 @@ __all__ = [
     "split_dataset",
     "undersample",
     "class_weights",
+    "patient_metadata",
     "LAYOUTS",
     "IMAGE_EXTENSIONS",
 ]
@@ -51,6 +52,13 @@ _MAGIC = {
 }
 
 COLUMNS = ["path", "label", "group", "source_split"]
+#: Patient metadata under common names, and the CSV column each comes from per layout.
+METADATA_SOURCES = {
+    "ham10000": {"age": "age", "sex": "sex", "site": "localization"},
+    "isic2020": {"age": "age_approx", "sex": "sex", "site": "anatom_site_general_challenge"},
+}
+#: Metadata values (after lower-casing and stripping) that mean "not recorded".
+MISSING_WORDS = {"", "unknown", "nan", "na", "n/a", "none", "null"}
 
 
 class DatasetError(ValueError):
@@ -187,6 +195,59 @@ def _find_image(folders: list[Path], stem: str) -> Path:
     return folders[0] / f"{stem}.jpg"
 
 
+# --------------------------------------------------------------------------- patient metadata
+
+
+def _metadata_text(values: pd.Series) -> pd.Series:
+    """Lower-cased, stripped strings; the words of MISSING_WORDS become NaN."""
+    text = values.astype(str).str.strip().str.lower()
+    return text.where(~text.isin(MISSING_WORDS), np.nan).astype(object)
+
+
+def _add_patient_metadata(df: pd.DataFrame, meta: pd.DataFrame, layout: str) -> None:
+    """Add ``age`` (float), ``sex`` and ``site`` from the layout's CSV columns, in place.
+
+    A common column whose source column the CSV lacks is not added. ``age`` and
+    ``sex`` replace same-named CSV columns (HAM10000 ``age``, ``sex``); every other
+    CSV column (``localization``, ``age_approx``...) stays as read.
+    """
+    for name, source in METADATA_SOURCES[layout].items():
+        if source not in meta.columns:
+            continue
+        text = _metadata_text(meta[source])
+        if name == "age":
+            # Ages that are not numbers ("unknown", blank, typos) are missing, not errors.
+            df[name] = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
+        else:
+            df[name] = text.to_numpy()
+
+
+def patient_metadata(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with ``age``, ``sex`` and ``site`` under the common names.
+
+    Each is taken from the first column present among its names in the layouts of
+    :data:`METADATA_SOURCES` (``site``: ``site``, ``localization``, then
+    ``anatom_site_general_challenge``; ``age``: ``age``, then ``age_approx``), and
+    cleaned as :func:`load_dataset` does: strings lower-cased and stripped, blank or
+    ``"unknown"`` as NaN, ages as numbers. For a metadata CSV made outside
+    :func:`load_dataset`, such as the one ``python -m skinlib predict --metadata``
+    reads.
+
+    >>> t = patient_metadata(pd.DataFrame({"age_approx": ["45", ""], "localization": [" Back", "unknown"]}))
+    >>> t["age"].tolist()[0], t["site"].tolist()
+    (45.0, ['back', nan])
+    """
+    out = table.copy()
+    for name in ("age", "sex", "site"):
+        names = [name] + [sources[name] for sources in METADATA_SOURCES.values() if sources[name] != name]
+        source = next((c for c in names if c in table.columns), None)
+        if source is None:
+            continue
+        text = _metadata_text(table[source])
+        out[name] = pd.to_numeric(text, errors="coerce").astype(float).to_numpy() if name == "age" else text.to_numpy()
+    return out
+
+
 # --------------------------------------------------------------------------- layouts
 
 
@@ -207,6 +268,7 @@ def _load_isic2020(root: Path) -> pd.DataFrame:
     for col in meta.columns:
         if col not in ("target",):
             df[col] = meta[col].to_numpy()
+    _add_patient_metadata(df, meta, "isic2020")
     _unlisted(folder, set(meta["image_name"]), csv, skipped)
     return _finish(df, skipped, root, "isic2020")
 
@@ -241,6 +303,7 @@ def _load_ham10000(root: Path) -> pd.DataFrame:
     )
     for col in meta.columns:
         df[col] = meta[col].to_numpy()
+    _add_patient_metadata(df, meta, "ham10000")
     listed = set(meta["image_id"])
     for folder in folders:
         _unlisted(folder, listed, csv, skipped)
@@ -319,6 +382,13 @@ def load_dataset(path: str | os.PathLike) -> pd.DataFrame:
     layout has one, else an image id: images of one group must stay in one fold),
     ``source_split`` (the layout's own train/test folder, else ``""``), and the
     metadata columns of the layout's CSV.
+
+    The CSV layouts also get patient metadata under common names
+    (:data:`METADATA_SOURCES`): ``age`` (float), ``sex`` and ``site`` (the body
+    site: HAM10000 ``localization``, ISIC 2020 ``anatom_site_general_challenge``),
+    strings lower-cased and stripped, blank or ``"unknown"`` as NaN. The source
+    columns stay as read, except that HAM10000's own ``age`` and ``sex`` are the
+    ones replaced. Class-folder datasets have no metadata columns.
 
     Bad files (missing, empty, not an image, listed twice, not listed) are skipped
     and reported: a warning, and the table ``skipped_files(df)``. A folder in no

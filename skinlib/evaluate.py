@@ -1,7 +1,9 @@
 """Metrics that accuracy cannot hide behind: ROC AUC with an interval, balanced
-accuracy, sensitivity, specificity, and the majority-class baseline.
+accuracy, sensitivity, specificity, the majority-class baseline, and whether the
+probabilities can be taken at their word (Brier score, expected calibration error).
 
-All computed with scikit-learn; this module only gathers them.
+All computed with scikit-learn (the calibration error with :mod:`skinlib.calibration`);
+this module only gathers them.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions", "conclusion"]
+__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions", "conclusion", "check_predictions"]
 
 
-def _check(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` as 0/1 integers and ``y_prob`` as floats, both flat, once checked.
+
+    Raises ``ValueError`` when their lengths differ, when a label is not 0 (benign)
+    or 1 (malignant), or when a probability is NaN. The range of ``y_prob`` is not
+    checked: ranking metrics accept any score.
+
+    >>> check_predictions([0, 1], [0.2, 0.9])
+    (array([0, 1]), array([0.2, 0.9]))
+    """
     y_true = np.asarray(y_true).astype(int).ravel()
     y_prob = np.asarray(y_prob, dtype=float).ravel()
     if y_true.shape != y_prob.shape:
@@ -40,7 +51,7 @@ def choose_threshold(y_true, y_prob) -> float:
     """
     from sklearn import metrics as skm
 
-    y_true, y_prob = _check(y_true, y_prob)
+    y_true, y_prob = check_predictions(y_true, y_prob)
     if len(np.unique(y_true)) < 2:
         warnings.warn("choose_threshold: only one class present; using 0.5", stacklevel=2)
         return 0.5
@@ -83,17 +94,28 @@ def evaluate(
     method), ``average_precision``, and at ``threshold``: ``balanced_accuracy``,
     ``sensitivity`` (malignant found), ``specificity`` (benign cleared),
     ``accuracy``, ``majority_accuracy`` (always answering the more common class),
-    ``tn``, ``fp``, ``fn``, ``tp`` and ``confusion`` (2x2, rows true, columns
-    predicted). With one class only, the metrics that need both are NaN, with a
-    warning.
+    ``tn``, ``fp``, ``fn``, ``tp``; then, whatever the threshold, how far the
+    probabilities can be trusted as such: ``brier`` (mean squared difference
+    between probability and label, 0 is perfect, 0.25 is answering 0.5 always) and
+    ``ece`` (expected calibration error over 10 equal-width bins, see
+    :func:`skinlib.calibration.expected_calibration_error`); last ``confusion``
+    (2x2, rows true, columns predicted). With one class only, the metrics that
+    need both are NaN, with a warning; ``brier`` and ``ece`` stay defined. Scores
+    outside [0, 1] are not probabilities: ``brier`` and ``ece`` are then NaN, with
+    a warning, and the ranking metrics are computed as usual.
 
     >>> m = evaluate([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], n_bootstrap=0)
     >>> m["roc_auc"], m["sensitivity"], m["specificity"]
     (1.0, 1.0, 0.6666666666666666)
+    >>> round(m["brier"], 4), round(m["ece"], 4)
+    (0.105, 0.25)
     """
     from sklearn import metrics as skm  # imported here: keeps `import skinlib` light
 
-    y_true, y_prob = _check(y_true, y_prob)
+    # Imported here: skinlib.calibration imports this module for check_predictions.
+    from skinlib.calibration import expected_calibration_error
+
+    y_true, y_prob = check_predictions(y_true, y_prob)
     n = len(y_true)
     if n == 0:
         raise ValueError("evaluate needs at least one prediction")
@@ -113,6 +135,16 @@ def evaluate(
     low, high = _bootstrap_auc(y_true, y_prob, n_bootstrap, seed, level) if two_classes and n_bootstrap else (nan, nan)
     sensitivity = tp / (tp + fn) if tp + fn else nan
     specificity = tn / (tn + fp) if tn + fp else nan
+    if ((y_prob >= 0) & (y_prob <= 1)).all():
+        brier = float(skm.brier_score_loss(y_true, y_prob, pos_label=1))
+        ece = expected_calibration_error(y_true, y_prob, n_bins=10)
+    else:
+        warnings.warn(
+            f"evaluate: y_prob has values outside [0, 1] (from {y_prob.min():g} to {y_prob.max():g}); "
+            "they are scores, not probabilities: Brier score and ECE are undefined (NaN)",
+            stacklevel=2,
+        )
+        brier = ece = nan
     return {
         "n": n,
         "n_malignant": n_pos,
@@ -130,6 +162,8 @@ def evaluate(
         "fp": fp,
         "fn": fn,
         "tp": tp,
+        "brier": brier,
+        "ece": ece,
         "confusion": cm,
     }
 

@@ -1,4 +1,4 @@
-"""Figures: training curves, ROC and precision-recall curves, confusion matrices, images.
+"""Figures: training curves, ROC, precision-recall and calibration curves, confusion matrices, images.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (or draws on the
 ``ax`` it is given) and returns the figure. Nothing here imports ``pyplot``, so no
@@ -23,16 +23,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from skinlib import filters
+from skinlib.calibration import expected_calibration_error
+from skinlib.evaluate import check_predictions
 from skinlib.preprocess import Preprocess, read_image
 
 __all__ = [
     "plot_history",
     "plot_roc",
     "plot_pr",
+    "plot_calibration",
     "plot_confusion",
     "plot_samples",
     "plot_stages",
     "plot_duplicates",
+    "plot_gradcam",
     "save_figure",
 ]
 
@@ -225,6 +229,76 @@ def plot_pr(
     ax.set_ylabel("precision")
     ax.set_title(title)
     ax.legend(loc="lower left")
+    return fig
+
+
+def plot_calibration(
+    y_true: Any,
+    probs: Any,
+    *,
+    n_bins: int = 10,
+    ax: Axes | None = None,
+    strategy: str = "uniform",
+    title: str = "Reliability diagram",
+) -> Figure:
+    """Reliability diagram: observed share of malignant images against predicted probability.
+
+    ``probs`` is one array of probabilities for the labels ``y_true`` (0/1), or a
+    dict mapping a name to one, e.g. ``{"before": p, "after temperature scaling":
+    q}``: one line with markers per entry, its points those of
+    ``sklearn.calibration.calibration_curve`` (``n_bins`` bins, ``strategy``
+    ``"uniform"`` for equal widths or ``"quantile"`` for equal counts; empty bins
+    are skipped). A calibrated model follows the dashed diagonal; a point below it
+    overstates the risk of malignancy, above it understates it (an overconfident
+    model draws a flat S: above on the left, below on the right). Each legend entry carries the curve's
+    expected calibration error over ``n_bins`` equal-width bins (whatever the
+    ``strategy``), see :func:`skinlib.calibration.expected_calibration_error`.
+
+    Without ``ax``, a histogram of the predicted probabilities (``n_bins`` equal
+    bins) is drawn on a second, smaller axes below: it shows which points rest on
+    many images. With ``ax``, only the diagram is drawn, on ``ax``.
+
+    >>> fig = plot_calibration([0, 0, 1, 1], {"v1": [0.1, 0.3, 0.6, 0.8]}, n_bins=2)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['v1 (ECE 0.250)', 'perfectly calibrated']
+    """
+    from sklearn.calibration import calibration_curve
+
+    if strategy not in ("uniform", "quantile"):
+        raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
+    curves = dict(probs) if isinstance(probs, Mapping) else {"": probs}
+    if not curves:
+        raise ValueError("probs is an empty dict; expected at least one array of probabilities")
+    checked = {}
+    for name, p in curves.items():
+        try:
+            checked[name] = check_predictions(y_true, p)
+        except ValueError as exc:
+            raise ValueError(f"probs[{name!r}]: {exc}" if name else str(exc)) from None
+
+    if ax is None:
+        fig = Figure(figsize=(5, 6.5), layout="constrained")
+        ax, hist_ax = fig.subplots(2, 1, gridspec_kw={"height_ratios": (3, 1)})
+    else:
+        fig, hist_ax = ax.figure, None
+    for name, (yt, p) in checked.items():
+        ece = expected_calibration_error(yt, p, n_bins=n_bins)
+        observed, predicted = calibration_curve(yt, p, n_bins=n_bins, strategy=strategy, pos_label=1)
+        label = f"{name} (ECE {ece:.3f})" if name else f"ECE {ece:.3f}"
+        (line,) = ax.plot(predicted, observed, marker="o", markersize=4, label=label)
+        if hist_ax is not None:
+            hist_ax.hist(p, bins=np.linspace(0, 1, n_bins + 1), histtype="step", color=line.get_color(), label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed fraction malignant")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    if hist_ax is not None:
+        hist_ax.set_xlim(0, 1)
+        hist_ax.set_xlabel("predicted probability")
+        hist_ax.set_ylabel("images")
     return fig
 
 
@@ -452,4 +526,131 @@ def plot_stages(config: Preprocess, images: Sequence[np.ndarray], titles: Sequen
                 axes[i, j].set_title(name, fontsize=9)
         if titles is not None:
             axes[i, 0].set_ylabel(str(titles[i]), fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- explanations
+
+
+def _cropped_view(config: Preprocess, path: str | os.PathLike) -> np.ndarray:
+    """The image as the pipeline's last ``crop_to_lesion`` step left it: the region the model saw."""
+    img = read_image(path, color=config.color, min_side=config.decode_min_side)
+    shown = img
+    for name, out in config.stages(img):
+        if name == "crop_to_lesion":
+            shown = out
+    return shown
+
+
+def plot_gradcam(
+    run: str | os.PathLike,
+    images: str | os.PathLike | Sequence[str | os.PathLike] | pd.DataFrame,
+    *,
+    metadata: Any = None,
+    method: str | None = None,
+    alpha: float = 0.45,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+) -> Figure:
+    """Where a run's model looks: a heat map over each image, titled with its probability.
+
+    ``run`` is a run folder (read with :func:`skinlib.load_run`: its ``model.keras``,
+    and the ``preprocess`` and ``faithful`` entries of its ``config.json``). Each file
+    of ``images`` goes through the run's :class:`Preprocess` and pixel scaling, as
+    :func:`skinlib.predict` does, and is explained with ``method``:
+
+    - ``"gradcam"`` (:func:`skinlib.explain.gradcam`; the default when the model's
+      input is 32 pixels or more, e.g. v3's 64x64): where the evidence for
+      "malignant" is, 0 to 1 per image, colormap ``"jet"``;
+    - ``"occlusion"`` (:func:`skinlib.explain.occlusion_map`; the default for the
+      28x28 models v1 and v2, too small for a useful Grad-CAM grid): the drop in
+      probability when a region is hidden, colormap ``"RdBu_r"`` centred at 0 (red:
+      the region supported "malignant", blue: "benign") on one symmetric scale for
+      all panels, so they compare.
+
+    The map covers the whole image the model's input was made from; it is stretched
+    back to that image's resolution (the pipeline's resize stretched it the other
+    way) and drawn over it with transparency ``alpha``. That image is the file, read
+    in colour at full size, or, when the pipeline has a ``crop_to_lesion`` step, the
+    cropped region as that step left it (grayscale if the pipeline reads grayscale):
+    the model never saw the rest. Each panel is titled with the file name (or
+    ``titles[i]``) and ``p=``, the run's probability for the image, as
+    :func:`skinlib.predict` gives it (with the run's test-time augmentation and
+    temperature). ``images`` may be a table with a ``path`` column (from
+    :func:`skinlib.load_dataset`): for a run trained with metadata, its metadata
+    columns are encoded as the run stored; or pass ``metadata`` ``(N, k)``, already
+    encoded, one row per image. Images larger than 512 pixels are shown shrunk to
+    512. A file that cannot be read raises :class:`skinlib.ImageReadError` naming it.
+
+    >>> fig = plot_gradcam("runs/sample/v2", ["lesion1.jpg", "lesion2.jpg"])  # doctest: +SKIP
+    """
+    import cv2
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    # TensorFlow loads here, on first use, not when skinlib.plots is imported.
+    from skinlib.calibration import apply_temperature
+    from skinlib.explain import gradcam, occlusion_map
+    from skinlib.metadata import encode_metadata
+    from skinlib.training import load_run, predict_arrays, scale_pixels
+
+    table = images if isinstance(images, pd.DataFrame) else None
+    if table is not None:
+        paths = [Path(p) for p in table["path"]]
+    else:
+        paths = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
+    if not paths:
+        raise ValueError("plot_gradcam needs at least one image file")
+    if titles is not None and len(titles) != len(paths):
+        raise ValueError(f"{len(titles)} titles for {len(paths)} images")
+    if method not in (None, "gradcam", "occlusion"):
+        raise ValueError(f"method must be 'gradcam', 'occlusion' or None (chosen by input size), got {method!r}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    if ncols < 1:
+        raise ValueError(f"ncols must be at least 1, got {ncols}")
+
+    model, config, preprocess = load_run(run)
+    encoding = config.get("metadata")
+    if encoding and metadata is None:
+        if table is None:
+            raise ValueError(f"run {run} was trained with metadata ({', '.join(encoding['columns'])}): pass the "
+                             "images as a table with a 'path' column and those columns, or encoded metadata")
+        metadata = encode_metadata(table, encoding)
+    x = scale_pixels(np.stack([preprocess.load(p) for p in paths]), bool(config.get("faithful", False)))
+    if method is None:
+        method = "gradcam" if min(x.shape[1:3]) >= 32 else "occlusion"
+    explain = gradcam if method == "gradcam" else occlusion_map
+    maps = explain(model, x, metadata=metadata)  # also checks metadata against the model's inputs
+    probs = apply_temperature(
+        predict_arrays(model, x, metadata=None if metadata is None else np.asarray(metadata, np.float32),
+                       tta=bool(config.get("tta", False))),
+        float(config.get("temperature", 1.0)),
+    )
+
+    if method == "gradcam":
+        cmap, norm, label = "jet", Normalize(0.0, 1.0), "Grad-CAM (0 to 1 per image)"
+    else:
+        lim = float(np.abs(maps).max()) or 1e-3
+        cmap, norm, label = "RdBu_r", Normalize(-lim, lim), "drop in p when hidden"
+    crop = "crop_to_lesion" in preprocess.step_names()
+    rows, cols = -(-len(paths) // ncols), min(ncols, len(paths))
+    fig = Figure(figsize=(2.6 * cols + 0.9, 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(paths) :]:
+        ax.remove()
+    panels = list(axes[: len(paths)])
+    for i, (ax, path) in enumerate(zip(panels, paths)):
+        shown = _cropped_view(preprocess, path) if crop else read_image(path, color=True)
+        if max(shown.shape[:2]) > 512:  # a 6000x4000 photograph needs no more on a 2.6-inch panel
+            scale = 512 / max(shown.shape[:2])
+            size = (max(1, round(shown.shape[1] * scale)), max(1, round(shown.shape[0] * scale)))
+            shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA)
+        h, w = shown.shape[:2]
+        _show(ax, shown)
+        heat = cv2.resize(maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
+        ax.imshow(heat, cmap=cmap, norm=norm, alpha=alpha, gid="heatmap")
+        name = path.name if titles is None else str(titles[i])
+        ax.set_title(f"{name}\np={probs[i]:.2f}", fontsize=8)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=panels, shrink=0.8, label=label)
     return fig

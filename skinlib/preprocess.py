@@ -35,6 +35,7 @@ STEPS: dict[str, Callable[..., np.ndarray]] = {
     "resize": filters.resize,
     "seed_contour": filters.seed_contour,
     "bilateral": filters.bilateral,
+    "color_constancy": filters.color_constancy,
 }
 
 _CACHE_VERSION = 1
@@ -188,6 +189,28 @@ class Preprocess:
         best measured option.
         """
         return cls(steps=(("resize", {"size": 28, "interpolation": "area"}),), decode_min_side=112)
+
+    @classmethod
+    def for_model(cls, name: str) -> "Preprocess":
+        """The recommended preprocessing of model ``name``.
+
+        ``"v1"`` and ``"v2"``: :meth:`default` (grayscale 28x28, as the models were
+        published). ``"v3"``: colour, Shades of Gray colour constancy at the source
+        resolution, then an area resize to 64x64; JPEGs are decoded at a reduced scale
+        while their shorter side stays at least 128 pixels.
+
+        >>> Preprocess.for_model("v3").output_shape
+        (64, 64, 3)
+        """
+        if name in ("v1", "v2"):
+            return cls.default()
+        if name == "v3":
+            return cls(
+                steps=(("color_constancy", {"power": 6}), ("resize", {"size": 64, "interpolation": "area"})),
+                color=True,
+                decode_min_side=128,
+            )
+        raise ValueError(f"unknown model {name!r}; choose one of ['v1', 'v2', 'v3']")
 
     # -- derived facts
 

@@ -119,6 +119,33 @@ def _planted_copy(kind: str, img: np.ndarray, jpeg: bytes) -> bytes:
     return buf.tobytes()
 
 
+#: Body sites of the sample's lesions (ISIC 2020's ``anatom_site_general_challenge`` values).
+SITES = ("torso", "lower extremity", "upper extremity", "head/neck", "palms/soles")
+
+
+def _patient_metadata(rng: np.random.Generator, patients: list[str], labels: np.ndarray) -> dict[str, list]:
+    """Sex and approximate age per patient, body site per image, some of each missing.
+
+    Malignant lesions come from older patients and more often from the head and neck,
+    as in real collections, so metadata carries a weak signal of its own. Drawn with
+    their own generator: the images are the same with or without these columns.
+    """
+    ages, sexes, sites = {}, {}, []
+    for pid, label in zip(patients, labels):
+        if pid not in ages:
+            ages[pid] = float(np.clip(5 * np.round(rng.normal(62 if label else 45, 12) / 5), 15, 90))
+            sexes[pid] = str(rng.choice(["male", "female"]))
+        weights = np.array([4, 2, 2, 3 if label else 1, 0.5])
+        sites.append(str(rng.choice(SITES, p=weights / weights.sum())))
+    n = len(patients)
+    age = [ages[p] for p in patients]
+    sex = [sexes[p] for p in patients]
+    for column in (age, sex, sites):  # about 5% missing, as in ISIC 2020
+        for i in np.flatnonzero(rng.random(n) < 0.05):
+            column[i] = np.nan if column is age else ""
+    return {"sex": sex, "age_approx": age, "anatom_site_general_challenge": sites}
+
+
 def make_sample(
     path: str | os.PathLike,
     n: int = 200,
@@ -129,7 +156,8 @@ def make_sample(
     """Write a synthetic dataset of ``n`` images in the ISIC 2020 layout.
 
     ``path/ISIC_2020_Training_GroundTruth.csv`` (``image_name``, ``patient_id``,
-    ``benign_malignant``, ``target``) and ``path/train/<image_name>.jpg``. Patients
+    ``sex``, ``age_approx``, ``anatom_site_general_challenge``, ``benign_malignant``,
+    ``target``) and ``path/train/<image_name>.jpg``. Patients
     have one to four images each; ``malignant_share`` of the images are malignant.
     The same ``seed`` gives the same files. The folder is built beside ``path`` and
     renamed into place, so an interrupted call leaves nothing half-written; an
@@ -201,6 +229,7 @@ def make_sample(
             {
                 "image_name": names,
                 "patient_id": patients,
+                **_patient_metadata(np.random.default_rng([seed, 2]), patients, labels),
                 "benign_malignant": np.where(labels == 1, "malignant", "benign"),
                 "target": labels,
             }

@@ -2,8 +2,9 @@
 
 A run folder holds everything needed to reuse and audit a trained model:
 ``model.keras``, ``history.csv`` (one row per epoch), ``predictions.csv``
-(validation and test probabilities) and ``config.json`` (model, preprocessing,
-epochs, batch size, seed, class weights, dataset and its fingerprint, threshold).
+(every image's probability, calibrated and not) and ``config.json`` (model,
+preprocessing, training settings, seed, class weights, metadata encoding,
+temperature, threshold, dataset and its fingerprint).
 """
 
 from __future__ import annotations
@@ -14,19 +15,30 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+from skinlib.calibration import apply_temperature, fit_temperature
 from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights
 from skinlib.evaluate import choose_threshold
-from skinlib.models import build_model, keras  # Keras as skinlib.models imports it: quietly
-from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult
+from skinlib.metadata import encode_metadata, fit_metadata
+from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
+from skinlib.preprocess import Preprocess, PreprocessResult, file_stamp, preprocess_dataset
 
-__all__ = ["train", "scale_pixels", "set_determinism", "load_run", "predict", "RunFolderError", "dataset_fingerprint"]
+__all__ = [
+    "train", "scale_pixels", "set_determinism", "load_run", "predict", "predict_arrays", "dihedral",
+    "RunFolderError", "dataset_fingerprint", "AUGMENTATIONS", "image_files",
+]
+
+#: What ``train(augment=...)`` accepts: none, the eight flips and quarter turns, or
+#: those plus a small random zoom, brightness and contrast change.
+AUGMENTATIONS = (False, "dihedral", "full")
 
 
 class RunFolderError(ValueError):
@@ -62,13 +74,43 @@ def set_determinism(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-class _Batches(keras.utils.PyDataset):
-    """Shuffled (and optionally flipped and rotated) batches, reproducible for a seed."""
+def dihedral(x: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th (0-7) of the eight flips and quarter turns of images ``x`` (N, H, W, C).
 
-    def __init__(self, x, y, w, batch_size: int, seed: int, augment: bool):
+    ``k`` = 0-3 turns by ``k`` quarter turns; 4-7 flips left-right first. A lesion has
+    no up or down, so all eight are equally valid views of it.
+
+    >>> img = np.arange(4).reshape(1, 2, 2, 1)
+    >>> [dihedral(img, k)[0, :, :, 0].tolist() for k in (0, 1, 4)]
+    [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
+    """
+    if not 0 <= k < 8:
+        raise ValueError(f"k must be 0-7 (one of the eight flips and quarter turns), got {k}")
+    if k >= 4:
+        x = x[:, :, ::-1]
+    return np.rot90(x, k % 4, axes=(1, 2))
+
+
+def _photometric(seed: int) -> keras.Sequential:
+    """A small random zoom, brightness and contrast change, as Keras preprocessing layers."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+            keras.layers.RandomBrightness(0.1, value_range=(0.0, 1.0), seed=seed + 1),
+            keras.layers.RandomContrast(0.15, value_range=(0.0, 1.0), seed=seed + 2),
+        ],
+        name="augmentation",
+    )
+
+
+class _Batches(keras.utils.PyDataset):
+    """Shuffled (and optionally augmented) batches, reproducible for a seed."""
+
+    def __init__(self, x, y, w, batch_size: int, seed: int, augment, metadata=None):
         super().__init__()
-        self.x, self.y, self.w = x, y, w
+        self.x, self.y, self.w, self.metadata = x, y, w, metadata
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
+        self.photometric = _photometric(seed) if augment == "full" else None
         self.epoch = 0
         self._shuffle()
 
@@ -91,11 +133,22 @@ class _Batches(keras.utils.PyDataset):
             for k in (1, 2, 3):
                 sel = turns == k
                 xb[sel] = np.rot90(xb[sel], k, axes=(1, 2))
-        return xb, self.y[idx], self.w[idx]
+        if self.photometric is not None:
+            xb = keras.ops.convert_to_numpy(self.photometric(xb, training=True))
+        inputs = xb if self.metadata is None else {"image": xb, "metadata": self.metadata[idx]}
+        return inputs, self.y[idx], self.w[idx]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self._shuffle()
+
+
+class _LearningRateLog(keras.callbacks.Callback):
+    """Adds the learning rate at the end of each epoch to the history (``learning_rate``)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -144,32 +197,88 @@ def _reserve_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".partial", dir=run_dir.parent))
 
 
+def _recipe(model: str | keras.Model, given: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a run: the model's recipe (:data:`skinlib.models.RECIPES`), then what was given."""
+    name = model if isinstance(model, str) else model.name
+    settings = dict(RECIPES.get(name, RECIPES["v1"]))
+    settings.update({k: v for k, v in given.items() if v is not None})
+    if settings["augment"] is True:
+        settings["augment"] = "dihedral"
+    if settings["augment"] not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS} (or True for 'dihedral'), got {settings['augment']!r}")
+    if settings["schedule"] not in ("constant", "cosine", "plateau"):
+        raise ValueError(f"schedule must be 'constant', 'cosine' or 'plateau', got {settings['schedule']!r}")
+    return settings
+
+
+def _learning_rate(settings: dict, steps_per_epoch: int):
+    """A constant rate, or a linear warm-up over the first 5% of steps then cosine decay to 0."""
+    if settings["schedule"] != "cosine":
+        return settings["learning_rate"]
+    total = max(1, settings["epochs"] * steps_per_epoch)
+    warmup = max(1, int(0.05 * total)) if settings["epochs"] > 1 else 0
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else settings["learning_rate"], decay_steps=max(1, total - warmup), alpha=0.0,
+        warmup_target=settings["learning_rate"] if warmup else None, warmup_steps=warmup,
+    )
+
+
 def train(
     model: str | keras.Model,
     data: PreprocessResult,
     *,
-    epochs: int = 10,
-    batch_size: int = 128,
+    epochs: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     class_weight: str | dict | None = "balanced",
-    augment: bool = False,
+    augment: bool | str | None = None,
     faithful: bool = False,
-    learning_rate: float = 1e-3,
+    learning_rate: float | None = None,
+    optimizer: str | None = None,
+    schedule: str | None = None,
+    best_epoch: bool | None = None,
     early_stopping: int | None = None,
+    tta: bool | None = None,
+    calibrate: bool = True,
+    metadata: list[str] | tuple[str, ...] | None = None,
+    model_options: dict[str, Any] | None = None,
     run_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: str | None = "epochs",
     callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> pd.DataFrame:
-    """Train ``model`` (``"v1"``, ``"v2"`` or a compiled Keras model) on ``data``.
+    """Train ``model`` (``"v1"``, ``"v2"``, ``"v3"`` or a compiled Keras model) on ``data``.
 
     ``data`` is what :func:`skinlib.preprocess_dataset` returned for a table with a
     ``fold`` column (:func:`skinlib.split_dataset`): the model trains on ``train``
     and is validated on ``val`` after every epoch. Pixels are divided by 255.0.
+
+    Settings left at ``None`` come from the model's recipe
+    (:data:`skinlib.models.RECIPES`): v1 and v2 keep their published settings, v3
+    gets this project's (full augmentation, AdamW with warm-up and cosine decay,
+    best epoch, test-time augmentation). ``epochs``, ``batch_size``,
+    ``learning_rate``; ``optimizer`` ``"adam"`` or ``"adamw"``; ``schedule``
+    ``"constant"``, ``"cosine"`` (linear warm-up over 5% of the steps, then cosine
+    decay) or ``"plateau"`` (halve the rate when validation ROC AUC stalls for 3
+    epochs). ``augment``: ``False``, ``"dihedral"`` (or ``True``: random flips and
+    quarter turns) or ``"full"`` (those, then a small random zoom, brightness and
+    contrast change by Keras preprocessing layers). ``best_epoch=True`` keeps the
+    weights of the epoch with the best validation ROC AUC; ``early_stopping=k``
+    also stops when it has not improved for ``k`` epochs. ``tta=True`` averages
+    the predictions over the eight flips and quarter turns (test-time
+    augmentation); the run stores the choice and :func:`predict` follows it.
     ``class_weight="balanced"`` weights each class by the inverse of its share
-    (``None``: no weights; or a dict). ``augment`` flips and turns training images
-    by quarter turns at random. ``early_stopping=k`` stops when validation ROC AUC
-    has not improved for ``k`` epochs and keeps the best weights.
+    (``None``: no weights; or a dict).
+
+    ``calibrate=True`` fits a temperature on the validation fold's predictions
+    (:func:`skinlib.calibration.fit_temperature`) and stores it: the run's
+    probabilities are then calibrated, their ranking unchanged.
+
+    ``metadata`` (v3 only) names columns of ``data.rows`` to use besides the image,
+    e.g. ``["age", "sex", "site"]`` from :func:`skinlib.load_dataset`. The encoding
+    (standardised numbers, one-hot categories, missing-value indicators) is fitted
+    on the train fold and stored in the run; label-carrying columns are refused.
+    ``model_options`` go to the model's builder (v3: ``width``, ``dropout``).
 
     ``faithful=True`` reproduces the original runs as published: integer division
     of the pixels (``x // 255``), no class weights, no augmentation. It exists to
@@ -188,27 +297,46 @@ def train(
     ``overwrite=True``, which replaces it only once the new run is complete.
 
     Returns the history, one row per epoch (``epoch`` from 1).
+
+    >>> history = train("v3", data, run_dir="runs/v3")  # doctest: +SKIP
     """
     if not isinstance(data, PreprocessResult):
         raise TypeError("data must be the result of skinlib.preprocess_dataset (a PreprocessResult)")
     if "fold" not in data.rows:
         raise ValueError("data.rows has no 'fold' column: call split_dataset before preprocess_dataset")
-    x_train, y_train = data.fold("train")
-    x_val, y_val = data.fold("val")
-    if len(x_train) == 0:
-        raise ValueError("the train fold is empty")
     if progress not in ("epochs", "bar", None):
         raise ValueError(f"progress must be 'epochs', 'bar' or None, got {progress!r}")
+    settings = _recipe(model, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                   augment=augment, optimizer=optimizer, schedule=schedule,
+                                   best_epoch=best_epoch, tta=tta))
     if faithful:
-        class_weight, augment = None, False
+        class_weight, settings["augment"] = None, False
+    train_mask = (data.rows["fold"] == "train").to_numpy()
+    val_mask = (data.rows["fold"] == "val").to_numpy()
+    x_train, y_train = data.x[train_mask], data.y[train_mask]
+    x_val, y_val = data.x[val_mask], data.y[val_mask]
+    if len(x_train) == 0:
+        raise ValueError("the train fold is empty")
+    encoding = meta = None
+    if metadata:
+        encoding = fit_metadata(data.rows[train_mask], list(metadata))
+        meta = encode_metadata(data.rows, encoding)
     tmp_dir = _reserve_run_dir(Path(run_dir), overwrite) if run_dir is not None else None
     try:
         set_determinism(seed)
+        steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
         if isinstance(model, str):
             model_name = model
-            model = build_model(model, input_shape=x_train.shape[1:], learning_rate=learning_rate)
+            model = build_model(
+                model, input_shape=x_train.shape[1:], learning_rate=_learning_rate(settings, steps_per_epoch),
+                optimizer=settings["optimizer"], metadata_features=meta.shape[1] if meta is not None else 0,
+                **(model_options or {}),
+            )
         else:
             model_name = model.name
+            if meta is not None and len(model.inputs) != 2:
+                raise ValueError("metadata needs a model with two inputs (image and metadata), "
+                                 f"but {model.name!r} has {len(model.inputs)}")
         if class_weight == "balanced":
             weights = class_weights(y_train)
         elif class_weight is None:
@@ -219,35 +347,39 @@ def train(
             raise ValueError(f"class_weight must be 'balanced', None or a dict, got {class_weight!r}")
         sample_w = np.array([weights.get(int(c), 1.0) for c in y_train], dtype=np.float32)
         batches = _Batches(
-            scale_pixels(x_train, faithful), y_train.astype(np.float32), sample_w, batch_size, seed, augment
+            scale_pixels(x_train, faithful), y_train.astype(np.float32), sample_w, settings["batch_size"], seed,
+            settings["augment"], metadata=meta[train_mask] if meta is not None else None,
         )
-        callbacks = [*callbacks, *([_EpochLog(epochs, bar=progress == "bar")] if progress else [])]
+        epochs_ = settings["epochs"]
+        callbacks = [_LearningRateLog(), *callbacks, *([_EpochLog(epochs_, bar=progress == "bar")] if progress else [])]
         has_val = len(x_val) > 0
-        if early_stopping and has_val:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_auc", mode="max", patience=early_stopping, restore_best_weights=True
-                )
+        keeper = None
+        if (early_stopping or settings["best_epoch"]) and has_val:
+            keeper = keras.callbacks.EarlyStopping(
+                monitor="val_auc", mode="max", patience=early_stopping or epochs_, restore_best_weights=True
             )
-        fit = model.fit(
-            batches,
-            epochs=epochs,
-            validation_data=(scale_pixels(x_val, faithful), y_val.astype(np.float32)) if has_val else None,
-            callbacks=callbacks,
-            verbose=0,
-        )
+            callbacks.append(keeper)
+        if settings["schedule"] == "plateau" and has_val:
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=3))
+        validation = None
+        if has_val:
+            xv = scale_pixels(x_val, faithful)
+            validation = (xv if meta is None else {"image": xv, "metadata": meta[val_mask]}, y_val.astype(np.float32))
+        started = time.perf_counter()
+        fit = model.fit(batches, epochs=epochs_, validation_data=validation, callbacks=callbacks, verbose=0)
+        fit_seconds = time.perf_counter() - started
         history = pd.DataFrame(fit.history)
         history.insert(0, "epoch", np.arange(1, len(history) + 1))
 
         if tmp_dir is not None:
-            _write_run(
-                tmp_dir, model, model_name, data, history,
-                dict(
-                    epochs=epochs, epochs_run=len(history), batch_size=batch_size, seed=seed,
-                    class_weight=weights if class_weight is not None else None, augment=augment,
-                    faithful=faithful, learning_rate=learning_rate, early_stopping=early_stopping,
-                ),
+            settings.update(
+                epochs_run=len(history), seed=seed, class_weight=weights if class_weight is not None else None,
+                faithful=faithful, early_stopping=early_stopping,
+                best_epoch_found=int(keeper.best_epoch) + 1 if keeper is not None else len(history),
+                calibrate=calibrate, metadata=encoding, model_options=model_options or {},
+                fit_seconds=round(fit_seconds, 1),
             )
+            _write_run(tmp_dir, model, model_name, data, history, settings, meta)
             _swap_in(tmp_dir, Path(run_dir))
             tmp_dir = None
         return history
@@ -270,20 +402,85 @@ def _swap_in(new: Path, run_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _predict_probs(model: keras.Model, x: np.ndarray, faithful: bool, batch_size: int = 512) -> np.ndarray:
-    if len(x) == 0:
+_INFERENCE: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
+
+
+def _inference_function(model: keras.Model):
+    """One compiled inference function per model, traced once for any batch size.
+
+    ``model.predict`` builds and traces a new function for every new model and
+    input shape; called in a loop (several runs, several folders) TensorFlow then
+    warns about retracing. Here the input signature has an open batch dimension.
+    """
+    fn = _INFERENCE.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), tf.float32) for t in model.inputs]
+        if len(specs) == 1:
+            fn = tf.function(lambda x: model(x, training=False), input_signature=specs)
+        else:
+            fn = tf.function(lambda x, m: model({"image": x, "metadata": m}, training=False), input_signature=specs)
+        _INFERENCE[model] = fn
+    return fn
+
+
+def predict_arrays(
+    model: keras.Model,
+    x: np.ndarray,
+    *,
+    metadata: np.ndarray | None = None,
+    tta: bool = False,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
+    """Malignancy probabilities of model inputs ``x`` (already scaled, N x H x W x C).
+
+    ``tta=True`` averages the probabilities over the eight flips and quarter turns
+    of each image (test-time augmentation, eight times the work). ``metadata`` is
+    the encoded metadata of a two-input model. Returns float64 (N,).
+
+    >>> predict_arrays(build_model("v2"), np.zeros((3, 28, 28, 1), np.float32)).shape  # doctest: +SKIP
+    (3,)
+    """
+    n = len(x)
+    if n == 0:
         return np.zeros(0, dtype=np.float64)
-    return model.predict(scale_pixels(x, faithful), batch_size=batch_size, verbose=0).ravel().astype(np.float64)
+    if (metadata is None) != (len(model.inputs) == 1):
+        raise ValueError(f"model {model.name!r} has {len(model.inputs)} input(s); "
+                         f"metadata was {'not ' if metadata is None else ''}given")
+    fn = _inference_function(model)
+    views = range(8) if tta else range(1)
+    total = np.zeros(n, dtype=np.float64)
+    from tqdm.auto import tqdm
+
+    starts = range(0, n, batch_size)
+    with tqdm(total=len(views) * len(starts), desc="predict", unit="batch", disable=not progress) as bar:
+        for k in views:
+            for start in starts:
+                xb = np.ascontiguousarray(dihedral(x[start : start + batch_size], k), dtype=np.float32)
+                args = (xb,) if metadata is None else (xb, metadata[start : start + batch_size].astype(np.float32))
+                total[start : start + len(xb)] += np.asarray(fn(*args), dtype=np.float64).ravel()
+                bar.update(1)
+    return total / len(views)
 
 
-def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, history: pd.DataFrame, settings: dict) -> None:
-    faithful = settings["faithful"]
+def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, history: pd.DataFrame,
+               settings: dict, metadata: np.ndarray | None) -> None:
     rows = data.rows
-    probs = _predict_probs(model, data.x, faithful)
-    preds = pd.DataFrame(
-        {"path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int), "probability": probs}
-    )
-    val = preds[preds["fold"] == "val"]
+    raw = predict_arrays(model, scale_pixels(data.x, settings["faithful"]), metadata=metadata, tta=settings["tta"])
+    val_mask = (rows["fold"] == "val").to_numpy()
+    temperature = 1.0
+    # A temperature needs both classes and predictions that differ (an "as published"
+    # model answers the same for every image: any temperature fits it equally badly).
+    if settings["calibrate"] and len(np.unique(data.y[val_mask])) == 2 and np.ptp(raw[val_mask]) > 1e-9:
+        temperature = fit_temperature(data.y[val_mask], raw[val_mask])
+    probs = apply_temperature(raw, temperature)
+    preds = pd.DataFrame({
+        "path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int),
+        "probability": probs, "probability_uncalibrated": raw,
+    })
+    val = preds[val_mask]
     threshold = choose_threshold(val["label"], val["probability"]) if len(val) else 0.5
     config = {
         "model": model_name,
@@ -291,6 +488,7 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
         "input_shape": list(data.x.shape[1:]),
         "preprocess": data.config.to_dict() if data.config is not None else None,
         **settings,
+        "temperature": temperature,
         "threshold": threshold,
         "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
         "dataset": rows.attrs.get("root", ""),
@@ -333,7 +531,24 @@ def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], P
     return model, config, preprocess
 
 
-def _expand(images: Iterable[str | os.PathLike]) -> list[Path]:
+_LOADED: dict[tuple[str, str, str], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
+
+
+def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
+    """:func:`load_run`, remembered while the folder's files are unchanged (the last 4 runs)."""
+    path = Path(run_dir)
+    path = path.parent if path.suffix == ".keras" else path
+    key = (str(path.resolve()), file_stamp(path / "model.keras"), file_stamp(path / "config.json"))
+    if key not in _LOADED:
+        loaded = load_run(path)
+        while len(_LOADED) >= 4:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = loaded
+    return _LOADED[key]
+
+
+def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
+    """The image files among ``images``: files as given, folders searched recursively (sorted)."""
     files: list[Path] = []
     for item in images:
         p = Path(item)
@@ -349,34 +564,63 @@ def _expand(images: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def predict(run: str | os.PathLike, images: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+def predict(
+    run: str | os.PathLike,
+    images: str | os.PathLike | Iterable[str | os.PathLike] | pd.DataFrame,
+    *,
+    tta: bool | None = None,
+    batch_size: int = 256,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """Malignancy probabilities for image files with a saved run's model.
 
     Each image goes through the same :class:`Preprocess` the run was trained with
-    (read from its ``config.json``) and the run's pixel scaling. ``images`` is a
-    file, a folder (searched recursively) or a list of them. Returns one row per
-    file: ``file``, ``probability``, ``label`` (``malignant`` or ``benign`` at the
-    run's threshold) and ``error`` (why a file could not be read; its probability
-    is then NaN).
+    (read from its ``config.json``), in parallel threads, then the run's pixel
+    scaling, its test-time augmentation (``tta``: ``None`` follows the run) and its
+    temperature. ``images`` is a file, a folder (searched recursively), a list of
+    them, or a table from :func:`skinlib.load_dataset` (a ``path`` column, plus the
+    metadata columns a run trained with metadata needs). Progress bars show for
+    200 images or more unless ``progress`` says otherwise.
+
+    Returns one row per file: ``file``, ``probability``, ``label`` (``malignant`` or
+    ``benign`` at the run's threshold) and ``error`` (why a file could not be read;
+    its probability is then NaN).
 
     >>> predict("runs/sample/v2", "my_images/")  # doctest: +SKIP
     """
-    model, config, preprocess = load_run(run)
-    if isinstance(images, (str, os.PathLike)):
-        images = [images]
-    files = _expand(images)
-    x = np.zeros((len(files),) + preprocess.output_shape, np.uint8)
+    model, config, preprocess = _cached_run(run)
+    encoding = config.get("metadata")
+    if isinstance(images, pd.DataFrame):
+        if "path" not in images:
+            raise ValueError("a table of images needs a 'path' column (as load_dataset returns)")
+        table = images.reset_index(drop=True)
+        missing = [str(p) for p in table["path"] if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: no such image ({len(missing)} of the table's paths are missing)")
+        files = [Path(p) for p in table["path"]]
+    else:
+        if encoding:
+            raise ValueError(
+                f"run {run} was trained with metadata ({', '.join(encoding['columns'])}): pass a table with a "
+                "'path' column and those columns (e.g. from load_dataset), or --metadata CSV on the command line"
+            )
+        files = image_files([images] if isinstance(images, (str, os.PathLike)) else images)
+        table = pd.DataFrame({"path": [str(f) for f in files]})
+    show = len(files) >= 200 if progress is None else progress
+    work = table.assign(path=[str(f) for f in files], label=0, position=np.arange(len(files)))
+    data = preprocess_dataset(work, preprocess, progress=show)
     errors = [""] * len(files)
-    for i, f in enumerate(files):
-        try:
-            x[i] = preprocess.load(f)
-        except ImageReadError as exc:
-            errors[i] = str(exc)
-    ok = np.array([not e for e in errors], dtype=bool)
+    for path, reason in zip(data.skipped["path"], data.skipped["reason"]):
+        errors[files.index(Path(path)) if Path(path) in files else 0] = f"{path}: {reason}"
+    ok = data.rows["position"].to_numpy()
+    meta = encode_metadata(data.rows, encoding) if encoding else None
+    raw = predict_arrays(model, scale_pixels(data.x, config.get("faithful", False)), metadata=meta,
+                         tta=config.get("tta", False) if tta is None else tta, batch_size=batch_size, progress=show)
     probs = np.full(len(files), np.nan)
-    probs[ok] = _predict_probs(model, x[ok], config.get("faithful", False))
+    probs[ok] = apply_temperature(raw, float(config.get("temperature", 1.0)))
     threshold = float(config.get("threshold", 0.5))
-    labels = np.where(~ok, "", np.where(probs >= threshold, "malignant", "benign"))
+    read = ~np.isnan(probs)
+    labels = np.where(~read, "", np.where(probs >= threshold, "malignant", "benign"))
     for e in errors:
         if e:
             warnings.warn(e, stacklevel=2)

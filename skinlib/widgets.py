@@ -40,10 +40,11 @@ SLIDERS: dict[str, tuple[str, str, int, int]] = {
     "d": ("bilateral", "d", -1, 15),
     "sigmaColor": ("bilateral", "sigma_color", 1, 200),
     "sigmaSpace": ("bilateral", "sigma_space", 1, 200),
+    "power": ("color_constancy", "power", 1, 12),
 }
 
 #: Steps with an on/off checkbox, in the order they sit in a pipeline.
-SWITCHABLE = ("remove_hair", "crop_to_lesion", "seed_contour", "bilateral")
+SWITCHABLE = ("color_constancy", "remove_hair", "crop_to_lesion", "seed_contour", "bilateral")
 
 #: An update slower than this (milliseconds) is reported as slow.
 SLOW_MS = 200.0
@@ -61,8 +62,9 @@ def _defaults(step: str) -> dict[str, Any]:
 def _template(config: Preprocess) -> list[tuple[str, dict[str, Any], bool]]:
     """``config``'s steps, plus each switchable step it lacks (switched off) where it belongs.
 
-    Hair removal and lesion cropping work at the source resolution, so they go
-    before the first resize; contour cleaning and the bilateral filter follow the
+    Colour constancy, hair removal and lesion cropping work at the source
+    resolution, so they go before the first resize (colour constancy first: it
+    changes nothing in a grayscale pipeline); contour cleaning and the bilateral filter follow the
     last resize, in the original project's order. Returns ``(name, params, on)``.
     """
     steps = [(name, dict(params), True) for name, params in config.steps]
@@ -75,6 +77,7 @@ def _template(config: Preprocess) -> list[tuple[str, dict[str, Any], bool]]:
             steps.insert(at, (step, _defaults(step), False))
 
     insert(0, "remove_hair")
+    insert(0, "color_constancy")
     insert(names().index("resize"), "crop_to_lesion")
     insert(len(steps) - names()[::-1].index("resize"), "seed_contour")
     insert(len(steps), "bilateral")

@@ -7,17 +7,23 @@ from skinlib.config import RunConfig, project_dir
 
 
 def test_defaults_and_environment(monkeypatch, tmp_path):
-    for var in ("SKINLIB_DATA", "SKINLIB_RUN", "SKINLIB_EPOCHS_V1", "SKINLIB_EPOCHS_V2", "SKINLIB_SEED", "SKINLIB_PROFILE"):
+    for var in ("SKINLIB_DATA", "SKINLIB_RUN", "SKINLIB_EPOCHS_V1", "SKINLIB_EPOCHS_V2", "SKINLIB_EPOCHS_V3", "SKINLIB_SEED",
+                "SKINLIB_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     cfg = RunConfig.from_env(data=tmp_path)  # an override: no sample is generated for this test
     assert (cfg.epochs_v1, cfg.batch_v1, cfg.epochs_v2, cfg.batch_v2, cfg.seed) == (10, 128, 100, 32, 0)
+    from skinlib.models import RECIPES
+
+    assert cfg.epochs_v3 == RECIPES["v3"]["epochs"]
     monkeypatch.setenv("SKINLIB_DATA", str(tmp_path / "ham"))
     monkeypatch.setenv("SKINLIB_PROFILE", "quick")
     monkeypatch.setenv("SKINLIB_EPOCHS_V2", "7")
     monkeypatch.setenv("SKINLIB_SEED", "3")
     cfg = RunConfig.from_env()
     assert cfg.data == tmp_path / "ham" and cfg.run_dir == project_dir() / "runs" / "ham-quick"
-    assert (cfg.epochs_v1, cfg.epochs_v2, cfg.seed) == (3, 7, 3)
+    assert (cfg.epochs_v1, cfg.epochs_v2, cfg.epochs_v3, cfg.seed) == (3, 7, 2, 3)
+    monkeypatch.setenv("SKINLIB_EPOCHS_V3", "4")
+    assert RunConfig.from_env().epochs_v3 == 4
     assert RunConfig.from_env(seed=9).seed == 9  # explicit values win over the environment
     monkeypatch.setenv("SKINLIB_EPOCHS_V1", "ten")
     with pytest.raises(ValueError, match="SKINLIB_EPOCHS_V1='ten': expected a whole number"):

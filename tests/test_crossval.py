@@ -110,3 +110,16 @@ def test_cross_validate_refuses_settings_it_owns(sample):
         cross_validate(sample, None, "v1", folds=3, run_dir=None, progress=False, **{"overwrite": True})
     with pytest.raises(TypeError, match="model name"):
         cross_validate(sample, None, object(), folds=3, progress=False)
+
+
+def test_only_folds_runs_a_subset_of_the_same_split(tmp_path):
+    df = skinlib.load_dataset(skinlib.make_sample(tmp_path / "s", n=60, seed=0))
+    from skinlib.crossval import cross_validate
+
+    one = cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[2], run_dir=tmp_path / "cv",
+                         cache_dir=tmp_path / "cache", progress=False, epochs=1)
+    assert list(one.index) == ["2", "mean", "sd"]
+    assert sorted(p.name for p in (tmp_path / "cv").glob("fold*")) == ["fold2"]
+    assert "1 of 3 grouped folds" in one.attrs["summary"]
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[4], progress=False)

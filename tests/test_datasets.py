@@ -36,6 +36,9 @@ def test_ham_layout_two_parts(ham_tree):
     assert df["group"].nunique() == 5
     assert all(os.path.exists(p) for p in df["path"])
     assert df.attrs["layout"] == "ham10000"
+    # Patient metadata under common names; the source column stays.
+    assert df["age"].tolist() == [40.0] * 10 and set(df["sex"]) == {"female"} and set(df["site"]) == {"back"}
+    assert set(df["localization"]) == {"back"}
 
 
 def test_class_folder_layout(class_tree):
@@ -45,6 +48,7 @@ def test_class_folder_layout(class_tree):
         ("test", 0): 2, ("test", 1): 2, ("train", 0): 4, ("train", 1): 4}
     assert df["group"].is_unique  # 0.jpg exists in four folders: ids include the folder
     assert skipped_files(df).empty  # .DS_Store is silently ignored
+    assert not {"age", "sex", "site"} & set(df.columns)  # no metadata in this layout
 
 
 def test_loaded_tables_concatenate(class_tree, isic_tree):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate
+from skinlib.calibration import expected_calibration_error
+from skinlib.evaluate import check_predictions, choose_threshold, compare, conclusion, evaluate
 
 
 def _fixed():
@@ -65,6 +66,11 @@ def test_compare_is_one_row_per_run():
     table = compare({"good": evaluate(y, p, n_bootstrap=0), "random": evaluate(y, np.full(100, 0.5), n_bootstrap=0)})
     assert list(table.index) == ["good", "random"]
     assert "confusion" not in table.columns
+    # the calibration columns come last: the columns before them keep their places
+    assert list(table.columns[-2:]) == ["brier", "ece"]
+    assert list(table.columns[:4]) == ["n", "n_malignant", "roc_auc", "roc_auc_low"]
+    assert table.loc["random", "brier"] == pytest.approx(0.25)
+    assert table.loc["random", "ece"] == pytest.approx(abs(0.5 - 0.2))
     assert table.loc["random", "roc_auc"] == 0.5 and table.loc["good", "roc_auc"] > 0.8
 
 
@@ -77,5 +83,38 @@ def test_conclusion_follows_the_numbers():
     assert "**good** is clearly better than **blank**" in text
     assert f"accuracy {table.loc['good', 'accuracy']:.2f} against 0.80" in text
     # two similar runs: the intervals overlap, and it says so
-    near = compare({"a": evaluate(y, p, n_bootstrap=300), "b": evaluate(y, p + 0.01 * np.sin(np.arange(100)), n_bootstrap=300)})
+    nudged = np.clip(p + 0.01 * np.sin(np.arange(100)), 0, 1)  # clipped: still probabilities
+    near = compare({"a": evaluate(y, p, n_bootstrap=300), "b": evaluate(y, nudged, n_bootstrap=300)})
     assert "interval overlaps" in conclusion(near)
+
+
+def test_brier_and_ece_by_hand():
+    y, p = [0, 0, 1, 1], [0.15, 0.42, 0.35, 0.85]
+    m = evaluate(y, p, n_bootstrap=0)
+    # mean squared gap between probability and label
+    assert m["brier"] == pytest.approx((0.15**2 + 0.42**2 + 0.65**2 + 0.15**2) / 4)
+    assert m["brier"] == pytest.approx(0.160975)
+    # ten bins, one prediction in each occupied bin: the mean absolute gap
+    assert m["ece"] == pytest.approx((0.15 + 0.42 + 0.65 + 0.15) / 4)
+    assert m["ece"] == pytest.approx(expected_calibration_error(y, p, n_bins=10))
+
+
+def test_brier_and_ece_defined_with_one_class():
+    with pytest.warns(UserWarning, match="only benign"):
+        m = evaluate([0, 0, 0], [0.1, 0.7, 0.2], n_bootstrap=0)
+    assert m["brier"] == pytest.approx((0.01 + 0.49 + 0.04) / 3)
+    assert m["ece"] == pytest.approx(1 / 3)  # all benign: the mean probability
+
+
+def test_scores_outside_unit_interval_have_no_calibration():
+    with pytest.warns(UserWarning, match=r"outside \[0, 1\]"):
+        m = evaluate([0, 1, 0, 1], [-2.0, 3.0, 0.5, 1.5], n_bootstrap=0)
+    assert np.isnan(m["brier"]) and np.isnan(m["ece"])
+    assert m["roc_auc"] == 1.0  # ranking metrics need no probabilities
+
+
+def test_check_predictions_is_public_and_flattens():
+    y, p = check_predictions([[0], [1]], [[0.25], [0.5]])
+    assert y.dtype.kind == "i" and p.dtype == float and y.shape == p.shape == (2,)
+    with pytest.raises(ValueError, match="NaN"):
+        check_predictions([0, 1], [0.1, float("nan")])

@@ -30,8 +30,8 @@ def test_build_model_by_name_compiles_with_auc():
     assert model.loss == "binary_crossentropy"
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.layers[-1].activation.__name__ == "sigmoid"
-    with pytest.raises(ValueError, match="unknown model 'v3'"):
-        build_model("v3")
+    with pytest.raises(ValueError, match="unknown model 'v4'"):
+        build_model("v4")
 
 
 def test_models_use_only_keras_layers():

@@ -15,7 +15,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve  #
 
 from conftest import lesion_image, write_jpeg  # noqa: E402
 from skinlib import Preprocess, read_image  # noqa: E402
+from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature  # noqa: E402
 from skinlib.plots import (  # noqa: E402
+    plot_calibration,
     plot_confusion,
     plot_history,
     plot_pr,
@@ -195,6 +197,72 @@ def test_curves_draw_on_given_axes(predictions):
 def test_curve_needs_both_classes():
     with pytest.raises(ValueError, match="both classes"):
         plot_roc({"v1": ([0, 0, 0], [0.1, 0.2, 0.3])})
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@pytest.fixture
+def overconfident():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.98, 2000)
+    y = (rng.random(2000) < p).astype(int)
+    q = 1 / (1 + ((1 - p) / p) ** 3)  # sigmoid(3 logit(p)): pushed towards 0 and 1
+    return y, q
+
+
+def test_calibration_one_line_per_entry_with_ece_and_histogram(overconfident):
+    from sklearn.calibration import calibration_curve
+
+    y, q = overconfident
+    after = apply_temperature(q, fit_temperature(y, q))
+    probs = {"before": q, "after temperature scaling": after}
+    fig = plot_calibration(y, probs)
+    ax, hist_ax = fig.axes
+    lines = ax.get_lines()
+    assert len(lines) == 3  # two curves and the diagonal
+    labels = legend_texts(ax)
+    assert labels == [f"{name} (ECE {expected_calibration_error(y, p):.3f})" for name, p in probs.items()] + [
+        "perfectly calibrated"]
+    assert all("ECE" in t for t in labels[:2])
+    for line, p in zip(lines, probs.values()):
+        observed, predicted = calibration_curve(y, p, n_bins=10)
+        np.testing.assert_allclose(line.get_xdata(), predicted)
+        np.testing.assert_allclose(line.get_ydata(), observed)
+        assert line.get_marker() == "o"
+    assert lines[2].get_linestyle() == "--"
+    np.testing.assert_array_equal(lines[2].get_xdata(), [0, 1])
+    assert ax.get_xlabel() == "mean predicted probability"
+    assert ax.get_ylabel() == "observed fraction malignant"
+    assert ax.get_xlim() == (0, 1) and ax.get_ylim() == (0, 1)
+    # the overconfident curve is further from the diagonal than the corrected one
+    assert float(labels[0].split("ECE ")[1][:-1]) > float(labels[1].split("ECE ")[1][:-1])
+    # the histogram counts every prediction of each entry, one outline per entry
+    assert len(hist_ax.patches) == 2
+    assert hist_ax.get_xlim() == (0, 1)
+
+
+def test_calibration_single_array_on_given_axes(overconfident):
+    from matplotlib.figure import Figure
+
+    y, q = overconfident
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert plot_calibration(y, q, ax=right, n_bins=5, strategy="quantile") is fig
+    assert len(fig.axes) == 2  # no histogram added to a given figure
+    assert len(right.get_lines()) == 2 and not left.get_lines()
+    ece = expected_calibration_error(y, q, n_bins=5)
+    assert legend_texts(right) == [f"ECE {ece:.3f}", "perfectly calibrated"]
+    assert len(right.get_lines()[0].get_xdata()) == 5  # quantile bins: none empty
+
+
+def test_calibration_bad_inputs():
+    with pytest.raises(ValueError, match="strategy must be 'uniform' or 'quantile', got 'equal'"):
+        plot_calibration([0, 1], [0.2, 0.8], strategy="equal")
+    with pytest.raises(ValueError, match="probs\\['after'\\]: y_true has 2 values but y_prob has 3"):
+        plot_calibration([0, 1], {"before": [0.2, 0.8], "after": [0.2, 0.5, 0.8]})
+    with pytest.raises(ValueError, match="empty"):
+        plot_calibration([0, 1], {})
 
 
 # --------------------------------------------------------------------------- confusion

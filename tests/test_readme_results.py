@@ -11,8 +11,8 @@ def tables(text: str) -> list[str]:
     return [m.strip() for m in re.findall(r"(?:^\|.*(?:\n|$))+", text, flags=re.M)]
 
 
-def results_section(readme: str) -> str:
-    return readme.split("## Results on real data", 1)[1].split("\n## ", 1)[0]
+def results_section(readme: str, heading: str = "## Results on real data") -> str:
+    return readme.split(heading, 1)[1].split("\n## ", 1)[0] if heading in readme else ""
 
 
 def test_readme_result_tables_are_the_ones_the_results_script_wrote():
@@ -22,6 +22,18 @@ def test_readme_result_tables_are_the_ones_the_results_script_wrote():
     assert quoted == summary, (
         "the tables under 'Results on real data' in README.md differ from results/summary.md; "
         "rerun scripts/results.py and paste its summary"
+    )
+
+
+def test_readme_run3_tables_are_the_ones_the_v3_results_script_wrote():
+    quoted = tables(results_section((ROOT / "README.md").read_text(), "## Run 3 on real data"))
+    written = ROOT / "results" / "summary_v3.md"
+    if not written.is_file():
+        assert not quoted, "README.md quotes run 3 results but results/summary_v3.md does not exist"
+        return
+    assert quoted == tables(written.read_text()), (
+        "the tables under 'Run 3 on real data' in README.md differ from results/summary_v3.md; "
+        "rerun scripts/results_v3.py and paste its summary"
     )
 
 

@@ -38,7 +38,7 @@ def test_untouched_tuner_returns_its_config(tuner, images):
     assert tuner.config == Preprocess.seed()
     assert tuner.config.to_json() == Preprocess.seed().to_json()
     assert [img.shape for img in tuner.originals] == [(256, 256, 3)] * 3  # shrunk once
-    assert set(tuner.sliders) == {"d", "sigmaColor", "sigmaSpace", "threshold", "thickness"}
+    assert set(tuner.sliders) == {"d", "sigmaColor", "sigmaSpace", "threshold", "thickness", "power"}
     assert {name: s.description for name, s in tuner.sliders.items()} == {n: n for n in tuner.sliders}
     assert tuner.sliders["d"].value == -1 and tuner.sliders["threshold"].value == 127
     assert tuner.sliders["d"].min == -1 and tuner.sliders["d"].max == 15
@@ -179,3 +179,13 @@ def test_displays_as_a_widget(tuner):
     bundle = tuner._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert tuner.image in tuner.widget.children
+
+
+def test_color_constancy_switch_adds_the_step_with_its_power(images):
+    tuner = PreprocessTuner(images, Preprocess.for_model("v3"))
+    assert tuner.checkboxes["color_constancy"].value is True
+    tuner.sliders["power"].value = 2
+    assert dict(tuner.config.steps)["color_constancy"] == {"power": 2}
+    tuner.checkboxes["color_constancy"].value = False
+    assert "color_constancy" not in tuner.config.step_names()
+    assert tuner.config.color and tuner.config.size == 64

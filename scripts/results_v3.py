@@ -1,0 +1,297 @@
+"""Real-data results of run 3 (v3): cross-validation with and without metadata, other datasets,
+an ablation of the recipe's levers, calibration and Grad-CAM figures.
+
+    python scripts/results_v3.py [--data-root ../shared/data] [--folds 5] [--out runs/results]
+                                 [--ablation-folds 1] [--skip-ablation] [--skip-external]
+
+1. HAM10000, the same 5-fold cross-validation as ``scripts/results.py`` (grouped by lesion,
+   duplicates merged, split seed 0, 10% of the training folds for validation): v3 on images
+   only and v3 with age, sex and body site. The same folds as the v1/v2 ablation, so v2's row
+   (default preprocessing, from ``scripts/results.py``'s runs) compares fold by fold. Test ROC
+   AUC with and without test-time augmentation (the runs predict with it; "one view"
+   re-predicts without), Brier score and expected calibration error (ECE) before and after
+   temperature scaling, training time per fold.
+2. ISIC 2020 (5-fold cross-validation grouped by patient, duplicates merged; images only and with
+   metadata) and mvb (trained on its train/ folder, 3 seeds; tested on its test/ folder as
+   published and without the copies of training images; images only: mvb has no metadata).
+3. The levers of v3's recipe, one at a time, on fold 1 of HAM10000 (``--ablation-folds``
+   widens it): input size 48 and 96, width 16 and 48, reduce-on-plateau instead of cosine,
+   no colour constancy, flips and turns only (no zoom, brightness, contrast). Test-time
+   augmentation on and off is measured on every fold in part 1.
+
+Run folders go under ``--out`` (shared with ``scripts/results.py``); a finished run is reused,
+so an interrupted call resumes. Writes ``results/v3.csv`` (one row per run),
+``results/summary_v3.md`` (the tables README.md quotes under "Run 3 on real data"; a test
+checks that they agree) and ``Images/roc_v3.png``, ``calibration_v3.png``, ``gradcam_v3.png``,
+``loss_3.png``, ``auc_3.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import skinlib  # noqa: E402
+from skinlib import Preprocess, plots  # noqa: E402
+from skinlib.evaluate import load_predictions  # noqa: E402
+from results import DEFAULT, SPLIT_SEED, find_all_duplicates, metrics_row, slug, summarise, write_text  # noqa: E402
+
+V3 = Preprocess.for_model("v3")
+METADATA = ["age", "sex", "site"]
+#: The two v3 runs of part 1: name -> (run folder name, train() settings).
+VARIANTS = {"v3, image only": ("v3__image", {}), "v3 + age, sex, site": ("v3__metadata", {"metadata": METADATA})}
+#: Part 3: one change to the recipe each -> (preprocessing, train() settings).
+LEVERS = {
+    "input 48x48": (V3.with_params("resize", size=48), {}),
+    "input 96x96": (V3.with_params("resize", size=96).replace(decode_min_side=192), {}),
+    "width 16 (78k parameters)": (V3, {"model_options": {"width": 16}}),
+    "width 48 (695k parameters)": (V3, {"model_options": {"width": 48}}),
+    "reduce on plateau, not cosine": (V3, {"schedule": "plateau"}),
+    "no colour constancy": (V3.without("color_constancy"), {}),
+    "flips and turns only": (V3, {"augment": "dihedral"}),
+}
+
+
+def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
+    """:func:`results.metrics_row` plus calibration, one-view AUC and training time of one run."""
+    row = metrics_row(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    test = load_predictions(run_dir).query("fold == 'test'")
+    before = skinlib.evaluate(test["label"], test["probability_uncalibrated"], n_bootstrap=0)
+    after = skinlib.evaluate(test["label"], test["probability"], n_bootstrap=0)
+    rows = table.set_index("path").loc[test["path"]].reset_index()
+    one_view = skinlib.predict(run_dir, rows, tta=False, progress=False)
+    row.update(
+        test_roc_auc_one_view=skinlib.evaluate(test["label"], one_view["probability"], n_bootstrap=0)["roc_auc"],
+        test_brier_before=before["brier"], test_ece_before=before["ece"],
+        test_brier=after["brier"], test_ece=after["ece"],
+        temperature=config["temperature"], best_epoch=config["best_epoch_found"],
+        fit_minutes=config["fit_seconds"] / 60, parameters=config["parameters"],
+    )
+    return row
+
+
+def summarise_v3(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    base = summarise(rows, keys)
+    extra = rows.groupby(keys, sort=False).agg(
+        one_view_auc=("test_roc_auc_one_view", "mean"), ece_before=("test_ece_before", "mean"),
+        ece=("test_ece", "mean"), brier_before=("test_brier_before", "mean"), brier=("test_brier", "mean"),
+        fit_minutes=("fit_minutes", "mean"), best_epoch=("best_epoch", "mean"), parameters=("parameters", "first"),
+    ).reset_index()
+    return base.merge(extra, on=keys)
+
+
+def cross_validated(df, pairs, preprocess, out: Path, args, only_folds=None, **settings) -> list[dict]:
+    folds = list(range(1, args.folds + 1)) if only_folds is None else list(only_folds)
+    skinlib.cross_validate(df, preprocess, "v3", folds=args.folds, seed=SPLIT_SEED, duplicates=pairs, val_size=0.1,
+                           run_dir=out, cache_dir=args.out / "cache", progress=False, only_folds=only_folds,
+                           **({"epochs": args.max_epochs} if args.max_epochs else {}), **settings)
+    return [{"fold": k, **v3_row(out / f"fold{k}", df)} for k in folds]
+
+
+def ham_runs(args, ham, pairs) -> pd.DataFrame:
+    rows = []
+    for name, (folder, settings) in VARIANTS.items():
+        started = time.perf_counter()
+        for row in cross_validated(ham, pairs, V3, args.out / "ham10000" / folder, args, **settings):
+            rows.append({"dataset": "ham10000", "run": name, **row})
+        print(f"HAM10000 {name}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    return pd.DataFrame(rows)
+
+
+def v2_reference(args) -> pd.DataFrame:
+    """v2 with the default preprocessing, the same folds, from ``scripts/results.py``'s runs."""
+    run_dir = args.out / "ham10000" / slug(DEFAULT, "v2", "corrected")
+    rows = []
+    for k in range(1, args.folds + 1):
+        if (run_dir / f"fold{k}" / "config.json").is_file():
+            rows.append({"dataset": "ham10000", "run": "v2, 28x28 grayscale", "fold": k,
+                         **metrics_row(run_dir / f"fold{k}")})
+    return pd.DataFrame(rows)
+
+
+def external_runs(args, found) -> pd.DataFrame:
+    rows = []
+    if "isic2020" in found["tables"]:
+        isic, pairs = found["tables"]["isic2020"], found["pairs"]["isic2020"]
+        for name, (folder, settings) in VARIANTS.items():
+            for row in cross_validated(isic, pairs, V3, args.out / "isic2020" / folder, args, **settings):
+                rows.append({"dataset": "isic2020", "run": name, "test_set": "cross-validation", **row})
+    if "mvb" in found["tables"]:
+        d, pairs = found["tables"]["mvb"], found["pairs"]["mvb"]
+        test = d["source_split"] == "test"
+        inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=SPLIT_SEED, duplicates=pairs)
+        split = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
+        clean = skinlib.drop_leaked(d, pairs)
+        clean_test = set(clean.loc[clean["source_split"] == "test", "path"])
+        data = skinlib.preprocess_dataset(split, V3, cache_dir=args.out / "cache", progress=False)
+        for seed in range(args.seeds):
+            run_dir = args.out / "mvb" / f"v3__image__seed{seed}"
+            if not (run_dir / "config.json").is_file():
+                skinlib.train("v3", data, seed=seed, run_dir=run_dir, progress=None,
+                              **({"epochs": args.max_epochs} if args.max_epochs else {}))
+            row = v3_row(run_dir, split)
+            rows.append({"dataset": "mvb", "run": "v3, image only", "test_set": "test/ as published", "fold": seed,
+                         **row})
+            rows.append({"dataset": "mvb", "run": "v3, image only", "test_set": "test/ without copies of train/",
+                         "fold": seed, **metrics_row(run_dir, paths=clean_test)})
+    return pd.DataFrame(rows)
+
+
+def ablation_runs(args, ham, pairs) -> pd.DataFrame:
+    rows = []
+    folds = list(range(1, args.ablation_folds + 1))
+    for lever, (preprocess, settings) in LEVERS.items():
+        started = time.perf_counter()
+        out = args.out / "ham10000" / "v3-ablation" / slug(lever.split(" (")[0].replace(",", ""))
+        for row in cross_validated(ham, pairs, preprocess, out, args, only_folds=folds, **settings):
+            rows.append({"dataset": "ham10000", "run": lever, **row})
+        print(f"lever {lever}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def fmt(mean: float, sd: float | None = None) -> str:
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None and np.isfinite(sd) else "")
+
+
+def ham_markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| HAM10000, 5-fold CV | test ROC AUC | per fold | one view (no TTA) | balanced accuracy | sensitivity | "
+        "specificity | ECE before → after temperature | Brier | training per fold | epochs (best) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for _, r in table.iterrows():
+        v3 = "fit_minutes" in r and np.isfinite(r.get("fit_minutes", np.nan))
+        lines.append(
+            f"| {r.run} | **{fmt(r.test_auc_mean, r.test_auc_sd)}** | {r.test_auc_per_run} | "
+            f"{fmt(r.one_view_auc) if v3 else '–'} | {r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | "
+            f"{r.specificity:.3f} | {f'{r.ece_before:.3f} → {r.ece:.3f}' if v3 else '–'} | "
+            f"{fmt(r.brier) if v3 else '–'} | {f'{r.fit_minutes:.1f} min' if v3 else '–'} | "
+            f"{r.epochs_run:.0f}{f' ({r.best_epoch:.0f})' if v3 else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def external_markdown(table: pd.DataFrame, seeds: int) -> str:
+    lines = [
+        "| dataset | evaluation | run | test ROC AUC | per fold or seed | balanced accuracy | sensitivity | specificity |",
+        "|---|---|---|---:|---|---:|---:|---:|",
+    ]
+    for _, r in table.iterrows():
+        how = (f"{r.runs}-fold CV grouped by patient" if r.dataset == "isic2020"
+               else f"{r.test_set}, {seeds} seeds")
+        lines.append(f"| {r.dataset} | {how} | {r.run} | **{fmt(r.test_auc_mean, r.test_auc_sd)}** | "
+                     f"{r.test_auc_per_run} | {r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_markdown(table: pd.DataFrame, reference: pd.DataFrame, folds: int) -> str:
+    ref = reference.set_index("fold")["test_roc_auc"]
+    lines = [
+        f"| one change to v3's recipe (HAM10000, fold{'s 1-' + str(folds) if folds > 1 else ' 1'}) | test ROC AUC | "
+        "change against the recipe | validation ROC AUC | training time |",
+        "|---|---:|---:|---:|---:|",
+        f"| none: the recipe | {ref.loc[range(1, folds + 1)].mean():.3f} | | | |",
+    ]
+    for lever, g in table.groupby("run", sort=False):
+        delta = (g.set_index("fold")["test_roc_auc"] - ref).dropna().mean()
+        lines.append(f"| {lever} | {g.test_roc_auc.mean():.3f} | {delta:+.3f} | {g.val_roc_auc.mean():.3f} | "
+                     f"{g.fit_minutes.mean():.1f} min |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def out_of_fold(run_dir: Path, folds: int, column: str = "probability") -> tuple[np.ndarray, np.ndarray]:
+    parts = [load_predictions(run_dir / f"fold{k}").query("fold == 'test'") for k in range(1, folds + 1)]
+    both = pd.concat(parts)
+    return both["label"].to_numpy(), both[column].to_numpy()
+
+
+def publish_figures(args, ham: pd.DataFrame) -> None:
+    image_run, v2_run = args.out / "ham10000" / "v3__image", args.out / "ham10000" / slug(DEFAULT, "v2", "corrected")
+    curves = {name: out_of_fold(args.out / "ham10000" / folder, args.folds) for name, (folder, _) in VARIANTS.items()}
+    if (v2_run / f"fold{args.folds}" / "config.json").is_file():
+        curves = {"v2, 28x28 grayscale": out_of_fold(v2_run, args.folds), **curves}
+    fig = plots.plot_roc(curves)
+    fig.axes[0].set_title("HAM10000, out-of-fold test predictions")
+    plots.save_figure(fig, args.images / "roc_v3.png")
+    y, before = out_of_fold(image_run, args.folds, "probability_uncalibrated")
+    _, after = out_of_fold(image_run, args.folds)
+    plots.save_figure(plots.plot_calibration(y, {"before": before, "after temperature scaling": after},
+                                             title="v3 on HAM10000, out-of-fold"), args.images / "calibration_v3.png")
+    fold1 = image_run / "fold1"
+    history = pd.read_csv(fold1 / "history.csv")
+    plots.plot_history(history, path=args.images, metrics=("loss", "auc"), suffix="_3")
+    config = json.loads((fold1 / "config.json").read_text())
+    test = load_predictions(fold1).query("fold == 'test'")
+    said = test["probability"] >= config["threshold"]
+    cases = {"true positive": test[said & (test["label"] == 1)], "false positive": test[said & (test["label"] == 0)],
+             "false negative": test[~said & (test["label"] == 1)]}
+    shown = pd.concat([rows.sort_values("probability", ascending=kind == "false negative").head(4).assign(case=kind)
+                       for kind, rows in cases.items()])
+    plots.save_figure(plots.plot_gradcam(fold1, shown["path"].tolist(), titles=shown["case"].tolist()),
+                      args.images / "gradcam_v3.png")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds of the mvb runs (its test folder is fixed)")
+    ap.add_argument("--ablation-folds", type=int, default=1, help="HAM10000 folds each lever is measured on")
+    ap.add_argument("--skip-ablation", action="store_true")
+    ap.add_argument("--skip-external", action="store_true")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
+    ap.add_argument("--images", type=Path, default=ROOT / "Images")
+    ap.add_argument("--tables", type=Path, default=ROOT / "results")
+    ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
+    args = ap.parse_args()
+    if not (args.data_root / "ham10000").is_dir():
+        ap.error(f"{args.data_root / 'ham10000'}: HAM10000 not found")
+    started = time.perf_counter()
+    found, _ = find_all_duplicates(args, args.out / "cache")
+    ham, pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
+
+    runs = [ham_runs(args, ham, pairs)]
+    ham_table = summarise_v3(runs[0], ["dataset", "run"])
+    v2 = v2_reference(args)
+    if len(v2) == args.folds:
+        ham_table = pd.concat([summarise(v2, ["dataset", "run"]), ham_table], ignore_index=True)
+    parts = [ham_markdown(ham_table)]
+    if not args.skip_external:
+        external = external_runs(args, found)
+        runs.append(external)
+        parts.append(external_markdown(summarise(external, ["dataset", "run", "test_set"]), args.seeds))
+    if not args.skip_ablation:
+        ablation = ablation_runs(args, ham, pairs)
+        runs.append(ablation)
+        reference = runs[0][runs[0]["run"] == "v3, image only"]
+        parts.append(ablation_markdown(ablation, reference, args.ablation_folds))
+    write_text(args.tables / "v3.csv", pd.concat(runs, ignore_index=True).to_csv(index=False))
+    summary = "\n".join(parts)
+    write_text(args.tables / "summary_v3.md", summary)
+    publish_figures(args, ham)
+    print("\n" + summary)
+    print(f"total time: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Can a predicted probability be taken at its word? Measuring it, and fixing it.
+
+A model is calibrated when, among the images it gives a probability of 0.8, about
+80% are malignant. ROC AUC says nothing about this: it only looks at the order.
+:func:`expected_calibration_error` measures the gap; :func:`fit_temperature` and
+:func:`apply_temperature` close it by temperature scaling (Guo et al., 2017): the
+logit of each probability is divided by one number ``T`` chosen on the validation
+fold. ``T > 1`` softens an overconfident model, ``T < 1`` sharpens a timid one, and
+the order of the images, hence ROC AUC, is unchanged.
+
+>>> T = fit_temperature(y_val, p_val)  # doctest: +SKIP
+>>> p_test_calibrated = apply_temperature(p_test, T)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from skinlib.evaluate import check_predictions
+
+__all__ = ["expected_calibration_error", "fit_temperature", "apply_temperature", "EPSILON"]
+
+#: Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` before taking their logit,
+#: so that a 0 or a 1 gives a finite logit.
+EPSILON = 1e-7
+
+
+def _check_range(y_prob: np.ndarray, name: str = "y_prob") -> None:
+    if y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1):
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1], got values from {y_prob.min():g} to {y_prob.max():g}"
+        )
+
+
+def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
+    """The expected calibration error (ECE) of probabilities ``y_prob`` for labels ``y_true``.
+
+    ``[0, 1]`` is cut in ``n_bins`` bins of equal width; in each, the gap between
+    the mean predicted probability and the observed share of malignant images is
+    weighted by the share of images in the bin, and the gaps are summed. 0 is
+    perfect calibration; an overconfident model scores high even with a good ROC
+    AUC. Empty bins count for nothing. The bins are those of
+    ``sklearn.calibration.calibration_curve(strategy="uniform")`` (closed on the
+    right, the first one on both sides), so the ECE is the weighted mean distance
+    of its points from the diagonal.
+
+    >>> expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2)
+    0.25
+    >>> expected_calibration_error([0, 1], [0.5, 0.5])
+    0.0
+    """
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    if y_true.size == 0:
+        raise ValueError("expected_calibration_error needs at least one prediction")
+    _check_range(y_prob)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.searchsorted(edges[1:-1], y_prob)  # as calibration_curve bins them
+    count = np.bincount(bins, minlength=n_bins)
+    predicted = np.bincount(bins, weights=y_prob, minlength=n_bins)
+    observed = np.bincount(bins, weights=y_true, minlength=n_bins)
+    # sum over bins of (count / n) * |predicted / count - observed / count|
+    return float(np.abs(predicted - observed).sum() / y_true.size)
+
+
+def _logits(y_prob: np.ndarray) -> np.ndarray:
+    from scipy import special  # imported here, as scikit-learn in skinlib.evaluate: keeps imports light
+
+    return special.logit(np.clip(y_prob, EPSILON, 1 - EPSILON))
+
+
+def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature ``T`` that calibrates ``y_prob`` best: minimises the log-loss of
+    ``sigmoid(logit(y_prob) / T)`` against ``y_true``.
+
+    Fit it on the validation fold, then pass it with the test fold's probabilities
+    to :func:`apply_temperature`. Probabilities are clipped to
+    ``[EPSILON, 1 - EPSILON]`` before their logit. ``T`` is searched within
+    ``bounds`` (bounded scalar minimisation of ``log T``); a ``T`` at a bound gives a
+    warning, as it does when the classes are perfectly separated (the loss then
+    keeps falling as ``T`` shrinks). With one class only there is nothing to fit:
+    returns 1.0 with a warning.
+
+    >>> p = np.array([0.1, 0.3, 0.7, 0.9] * 25)
+    >>> y = np.array([0, 1, 0, 1] * 25)  # probabilities that say too much
+    >>> fit_temperature(y, p) > 1
+    True
+    """
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    if y_true.size == 0:
+        raise ValueError("fit_temperature needs at least one prediction")
+    _check_range(y_prob)
+    low, high = (float(b) for b in bounds)
+    if not (0 < low < high < math.inf):
+        raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
+    if y_true.min() == y_true.max():
+        warnings.warn("fit_temperature: only one class present; using T = 1", stacklevel=2)
+        return 1.0
+    from scipy import optimize
+
+    logits = _logits(y_prob)
+    sign = 2.0 * y_true - 1.0  # the log-loss of logit z for label y is softplus(-(2y - 1) z)
+
+    def log_loss(log_t: float) -> float:
+        return float(np.logaddexp(0.0, -sign * logits / math.exp(log_t)).mean())
+
+    result = optimize.minimize_scalar(
+        log_loss, bounds=(math.log(low), math.log(high)), method="bounded", options={"xatol": 1e-6}
+    )
+    temperature = math.exp(result.x)
+    if min(result.x - math.log(low), math.log(high) - result.x) < 1e-3:
+        warnings.warn(
+            f"fit_temperature: T = {temperature:.4g} is at the edge of bounds {bounds}; "
+            "the classes may be perfectly separated on this set, or the bounds too narrow",
+            stacklevel=2,
+        )
+    return temperature
+
+
+def apply_temperature(y_prob, temperature: float) -> np.ndarray:
+    """``sigmoid(logit(y_prob) / temperature)``, as float64, in the shape of ``y_prob``.
+
+    ``temperature`` (from :func:`fit_temperature`) must be a positive number.
+    Probabilities are first clipped to ``[EPSILON, 1 - EPSILON]``; ``temperature=1``
+    returns them so, unchanged otherwise. The order of the probabilities is kept
+    (ties aside among those clipped), so ROC AUC is unchanged.
+
+    >>> apply_temperature([0.5, 0.9], 2.0).round(3)
+    array([0.5 , 0.75])
+    """
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    if np.isnan(y_prob).any():
+        raise ValueError("y_prob contains NaN (did training diverge?)")
+    _check_range(y_prob)
+    if temperature == 1:
+        return np.clip(y_prob, EPSILON, 1 - EPSILON)
+    from scipy import special
+
+    return special.expit(_logits(y_prob) / float(temperature))
