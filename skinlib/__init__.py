@@ -15,7 +15,7 @@ Public API::
     fit_metadata, encode_metadata, check_metadata_columns                   # patient metadata as inputs
     build_model, build_v1, build_v2, build_v3                               # the models
     train, predict, predict_arrays, load_run, scale_pixels                  # training and prediction
-    evaluate, choose_threshold, compare, conclusion                         # metrics
+    evaluate, choose_threshold, compare, conclusion, load_predictions       # metrics
     expected_calibration_error, fit_temperature, apply_temperature          # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
@@ -26,7 +26,7 @@ from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
 from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate
+from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate, load_predictions
 from skinlib.datasets import (
     DatasetError,
     class_weights,
@@ -96,6 +96,7 @@ __all__ = [
     "choose_threshold",
     "compare",
     "conclusion",
+    "load_predictions",
     "expected_calibration_error",
     "fit_temperature",
     "apply_temperature",
