@@ -56,8 +56,8 @@ VARIANTS = {"v3, image only": ("v3__image", {}), "v3 + age, sex, site": ("v3__me
 LEVERS = {
     "input 48x48": (V3.with_params("resize", size=48), {}),
     "input 96x96": (V3.with_params("resize", size=96).replace(decode_min_side=192), {}),
-    "width 16 (78k parameters)": (V3, {"model_options": {"width": 16}}),
-    "width 48 (695k parameters)": (V3, {"model_options": {"width": 48}}),
+    "width 16": (V3, {"model_options": {"width": 16}}),
+    "width 48": (V3, {"model_options": {"width": 48}}),
     "reduce on plateau, not cosine": (V3, {"schedule": "plateau"}),
     "no colour constancy": (V3.without("color_constancy"), {}),
     "flips and turns only": (V3, {"augment": "dihedral"}),
@@ -155,7 +155,7 @@ def ablation_runs(args, ham, pairs) -> pd.DataFrame:
     folds = list(range(1, args.ablation_folds + 1))
     for lever, (preprocess, settings) in LEVERS.items():
         started = time.perf_counter()
-        out = args.out / "ham10000" / "v3-ablation" / slug(lever.split(" (")[0].replace(",", ""))
+        out = args.out / "ham10000" / "v3-ablation" / slug(lever.replace(",", ""))
         for row in cross_validated(ham, pairs, preprocess, out, args, only_folds=folds, **settings):
             rows.append({"dataset": "ham10000", "run": lever, **row})
         print(f"lever {lever}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
@@ -169,9 +169,9 @@ def fmt(mean: float, sd: float | None = None) -> str:
     return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None and np.isfinite(sd) else "")
 
 
-def ham_markdown(table: pd.DataFrame) -> str:
+def ham_markdown(table: pd.DataFrame, folds: int) -> str:
     lines = [
-        "| HAM10000, 5-fold CV | test ROC AUC | per fold | one view (no TTA) | balanced accuracy | sensitivity | "
+        f"| HAM10000, {folds}-fold CV | test ROC AUC | per fold | one view (no TTA) | balanced accuracy | sensitivity | "
         "specificity | ECE before → after temperature | Brier | training per fold | epochs (best) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -194,7 +194,7 @@ def external_markdown(table: pd.DataFrame, seeds: int) -> str:
     ]
     for _, r in table.iterrows():
         how = (f"{r.runs}-fold CV grouped by patient" if r.dataset == "isic2020"
-               else f"{r.test_set}, {seeds} seeds")
+               else f"{r.test_set}, {seeds} seed{'s' if seeds > 1 else ''}")
         lines.append(f"| {r.dataset} | {how} | {r.run} | **{fmt(r.test_auc_mean, r.test_auc_sd)}** | "
                      f"{r.test_auc_per_run} | {r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | {r.specificity:.3f} |")
     return "\n".join(lines) + "\n"
@@ -203,15 +203,17 @@ def external_markdown(table: pd.DataFrame, seeds: int) -> str:
 def ablation_markdown(table: pd.DataFrame, reference: pd.DataFrame, folds: int) -> str:
     ref = reference.set_index("fold")["test_roc_auc"]
     lines = [
-        f"| one change to v3's recipe (HAM10000, fold{'s 1-' + str(folds) if folds > 1 else ' 1'}) | test ROC AUC | "
-        "change against the recipe | validation ROC AUC | training time |",
-        "|---|---:|---:|---:|---:|",
-        f"| none: the recipe | {ref.loc[range(1, folds + 1)].mean():.3f} | | | |",
+        f"| one change to v3's recipe (HAM10000, fold{'s 1-' + str(folds) if folds > 1 else ' 1'}) | parameters | "
+        "test ROC AUC | change against the recipe | validation ROC AUC | training time |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| none: the recipe | {int(reference.parameters.iloc[0]):,} | {ref.loc[range(1, folds + 1)].mean():.3f} | | "
+        f"{reference.set_index('fold').loc[range(1, folds + 1), 'val_roc_auc'].mean():.3f} | "
+        f"{reference.set_index('fold').loc[range(1, folds + 1), 'fit_minutes'].mean():.1f} min |",
     ]
     for lever, g in table.groupby("run", sort=False):
         delta = (g.set_index("fold")["test_roc_auc"] - ref).dropna().mean()
-        lines.append(f"| {lever} | {g.test_roc_auc.mean():.3f} | {delta:+.3f} | {g.val_roc_auc.mean():.3f} | "
-                     f"{g.fit_minutes.mean():.1f} min |")
+        lines.append(f"| {lever} | {int(g.parameters.iloc[0]):,} | {g.test_roc_auc.mean():.3f} | {delta:+.3f} | "
+                     f"{g.val_roc_auc.mean():.3f} | {g.fit_minutes.mean():.1f} min |")
     return "\n".join(lines) + "\n"
 
 
@@ -227,7 +229,7 @@ def out_of_fold(run_dir: Path, folds: int, column: str = "probability") -> tuple
 def publish_figures(args, ham: pd.DataFrame) -> None:
     image_run, v2_run = args.out / "ham10000" / "v3__image", args.out / "ham10000" / slug(DEFAULT, "v2", "corrected")
     curves = {name: out_of_fold(args.out / "ham10000" / folder, args.folds) for name, (folder, _) in VARIANTS.items()}
-    if (v2_run / f"fold{args.folds}" / "config.json").is_file():
+    if all((v2_run / f"fold{k}" / "config.json").is_file() for k in range(1, args.folds + 1)):
         curves = {"v2, 28x28 grayscale": out_of_fold(v2_run, args.folds), **curves}
     fig = plots.plot_roc(curves)
     fig.axes[0].set_title("HAM10000, out-of-fold test predictions")
@@ -263,6 +265,9 @@ def main() -> int:
     ap.add_argument("--tables", type=Path, default=ROOT / "results")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
     args = ap.parse_args()
+    if args.max_epochs:  # a quick check never lands in (or reuses) the real runs, tables or figures
+        args.out = args.out / f"max-epochs-{args.max_epochs}"
+        args.tables, args.images = args.out / "results", args.out / "Images"
     if not (args.data_root / "ham10000").is_dir():
         ap.error(f"{args.data_root / 'ham10000'}: HAM10000 not found")
     started = time.perf_counter()
@@ -274,11 +279,12 @@ def main() -> int:
     v2 = v2_reference(args)
     if len(v2) == args.folds:
         ham_table = pd.concat([summarise(v2, ["dataset", "run"]), ham_table], ignore_index=True)
-    parts = [ham_markdown(ham_table)]
+    parts = [ham_markdown(ham_table, args.folds)]
     if not args.skip_external:
         external = external_runs(args, found)
-        runs.append(external)
-        parts.append(external_markdown(summarise(external, ["dataset", "run", "test_set"]), args.seeds))
+        if len(external):
+            runs.append(external)
+            parts.append(external_markdown(summarise(external, ["dataset", "run", "test_set"]), args.seeds))
     if not args.skip_ablation:
         ablation = ablation_runs(args, ham, pairs)
         runs.append(ablation)

@@ -16,7 +16,7 @@ Public API::
     build_model, build_v1, build_v2, build_v3                               # the models
     train, predict, predict_arrays, load_run, scale_pixels                  # training and prediction
     evaluate, choose_threshold, compare, conclusion, load_predictions       # metrics
-    expected_calibration_error, fit_temperature, apply_temperature          # calibration
+    expected_calibration_error, fit_temperature(_shift), apply_temperature  # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
 TensorFlow loads on first use of the model functions, not on ``import skinlib``.
@@ -25,7 +25,7 @@ TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
-from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature, fit_temperature_shift
 from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate, load_predictions
 from skinlib.datasets import (
     DatasetError,
@@ -51,6 +51,7 @@ _LAZY = {
     "build_v2": "skinlib.models",
     "build_v3": "skinlib.models",
     "predict_arrays": "skinlib.training",
+    "calibrate_run": "skinlib.training",
     "gradcam": "skinlib.explain",
     "occlusion_map": "skinlib.explain",
     "train": "skinlib.training",
@@ -99,6 +100,7 @@ __all__ = [
     "load_predictions",
     "expected_calibration_error",
     "fit_temperature",
+    "fit_temperature_shift",
     "apply_temperature",
     "fit_metadata",
     "encode_metadata",

@@ -114,8 +114,13 @@ def _metadata_table(csv: Path, files: list[Path]):
                          f"found {', '.join(map(str, meta.columns))}")
     meta = patient_metadata(meta)
     names = meta[key].astype(str)
-    by_name = dict(zip(names.map(lambda v: Path(v).stem), meta.index))
+    stems = names.map(lambda v: Path(v).stem)
+    by_name = dict(zip(stems, meta.index))
+    repeated = set(stems[stems.duplicated()])
     by_path = dict(zip(names.map(lambda v: str(Path(v).resolve())), meta.index))
+    ambiguous = [str(f) for f in files if str(f.resolve()) not in by_path and f.stem in repeated]
+    if ambiguous:
+        raise ValueError(f"{csv}: several rows name {Path(ambiguous[0]).stem!r}; give full paths in a 'path' column")
     rows = [by_path.get(str(f.resolve()), by_name.get(f.stem)) for f in files]
     missing = [str(f) for f, r in zip(files, rows) if r is None]
     if missing:

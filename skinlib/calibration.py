@@ -8,8 +8,15 @@ logit of each probability is divided by one number ``T`` chosen on the validatio
 fold. ``T > 1`` softens an overconfident model, ``T < 1`` sharpens a timid one, and
 the order of the images, hence ROC AUC, is unchanged.
 
+A model trained with balanced class weights is also shifted: it says "malignant"
+as often as "benign" although malignant lesions are rarer. One temperature cannot
+move that; :func:`fit_temperature_shift` fits a temperature and a shift of the logit
+together (Platt scaling of the logit), and :func:`apply_temperature` takes both.
+
 >>> T = fit_temperature(y_val, p_val)  # doctest: +SKIP
 >>> p_test_calibrated = apply_temperature(p_test, T)  # doctest: +SKIP
+>>> T, shift = fit_temperature_shift(y_val, p_val)  # doctest: +SKIP
+>>> p_test_calibrated = apply_temperature(p_test, T, shift)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 
 from skinlib.evaluate import check_predictions
 
-__all__ = ["expected_calibration_error", "fit_temperature", "apply_temperature", "EPSILON"]
+__all__ = ["expected_calibration_error", "fit_temperature", "fit_temperature_shift", "apply_temperature", "EPSILON"]
 
 #: Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` before taking their logit,
 #: so that a 0 or a 1 gives a finite logit.
@@ -122,13 +129,55 @@ def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0
     return temperature
 
 
-def apply_temperature(y_prob, temperature: float) -> np.ndarray:
-    """``sigmoid(logit(y_prob) / temperature)``, as float64, in the shape of ``y_prob``.
+def fit_temperature_shift(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0)) -> tuple[float, float]:
+    """The temperature ``T`` and shift ``b`` that calibrate ``y_prob`` best: minimise the
+    log-loss of ``sigmoid(logit(y_prob) / T + b)`` against ``y_true``.
 
-    ``temperature`` (from :func:`fit_temperature`) must be a positive number.
+    The shift corrects a model that says "malignant" too often or too rarely
+    overall, as balanced class weights make it; the temperature, one that is too
+    sure or too unsure. Fit on the validation fold; apply with
+    :func:`apply_temperature`. ``T`` is kept within ``bounds``. With one class only
+    returns ``(1.0, 0.0)`` with a warning.
+
+    >>> y = np.array([0] * 80 + [1] * 20)
+    >>> p = np.r_[np.full(80, 0.4), np.full(20, 0.6)]  # says 0.4 where the rate is 0
+    >>> T, shift = fit_temperature_shift(y, p)
+    >>> bool(shift < 0), apply_temperature(p, T, shift).round(2)[[0, -1]].tolist()
+    (True, [0.0, 1.0])
+    """
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    if y_true.size == 0:
+        raise ValueError("fit_temperature_shift needs at least one prediction")
+    _check_range(y_prob)
+    low, high = (float(b) for b in bounds)
+    if not (0 < low < high < math.inf):
+        raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
+    if y_true.min() == y_true.max():
+        warnings.warn("fit_temperature_shift: only one class present; using T = 1, shift 0", stacklevel=2)
+        return 1.0, 0.0
+    from scipy import optimize
+
+    logits = _logits(y_prob)
+    sign = 2.0 * y_true - 1.0
+
+    def log_loss(params: np.ndarray) -> float:
+        z = logits / math.exp(params[0]) + params[1]
+        return float(np.logaddexp(0.0, -sign * z).mean())
+
+    start = np.array([0.0, 0.0])
+    result = optimize.minimize(log_loss, start, method="L-BFGS-B",
+                               bounds=[(math.log(low), math.log(high)), (-20.0, 20.0)])
+    return float(math.exp(result.x[0])), float(result.x[1])
+
+
+def apply_temperature(y_prob, temperature: float, shift: float = 0.0) -> np.ndarray:
+    """``sigmoid(logit(y_prob) / temperature + shift)``, as float64, in the shape of ``y_prob``.
+
+    ``temperature`` (from :func:`fit_temperature` or :func:`fit_temperature_shift`)
+    must be a positive number; ``shift`` (from the latter) any finite number.
     Probabilities are first clipped to ``[EPSILON, 1 - EPSILON]``; ``temperature=1``
-    returns them so, unchanged otherwise. The order of the probabilities is kept
-    (ties aside among those clipped), so ROC AUC is unchanged.
+    and ``shift=0`` return them so, unchanged otherwise. The order of the
+    probabilities is kept (ties aside among those clipped), so ROC AUC is unchanged.
 
     >>> apply_temperature([0.5, 0.9], 2.0).round(3)
     array([0.5 , 0.75])
@@ -138,9 +187,11 @@ def apply_temperature(y_prob, temperature: float) -> np.ndarray:
     y_prob = np.asarray(y_prob, dtype=np.float64)
     if np.isnan(y_prob).any():
         raise ValueError("y_prob contains NaN (did training diverge?)")
+    if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not math.isfinite(shift):
+        raise ValueError(f"shift must be a finite number, got {shift!r}")
     _check_range(y_prob)
-    if temperature == 1:
+    if temperature == 1 and shift == 0:
         return np.clip(y_prob, EPSILON, 1 - EPSILON)
     from scipy import special
 
-    return special.expit(_logits(y_prob) / float(temperature))
+    return special.expit(_logits(y_prob) / float(temperature) + float(shift))

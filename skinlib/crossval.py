@@ -187,7 +187,9 @@ def cross_validate(
         f"{folds} grouped folds, {len(rows)} images)"
     )
     if run_dir is not None:
-        atomic_write(Path(run_dir) / "cross_validation.csv", lambda fh: out.to_csv(fh), mode="w")
+        # A subset of folds gets its own file: it never replaces the table of all folds.
+        name = "cross_validation.csv" if len(chosen) == folds else f"cross_validation_folds-{'-'.join(map(str, chosen))}.csv"
+        atomic_write(Path(run_dir) / name, lambda fh: out.to_csv(fh), mode="w")
     return out
 
 

@@ -589,10 +589,9 @@ def plot_gradcam(
     from matplotlib.colors import Normalize
 
     # TensorFlow loads here, on first use, not when skinlib.plots is imported.
-    from skinlib.calibration import apply_temperature
     from skinlib.explain import gradcam, occlusion_map
     from skinlib.metadata import encode_metadata
-    from skinlib.training import load_run, predict_arrays, scale_pixels
+    from skinlib.training import load_run, run_probabilities, scale_pixels
 
     table = images if isinstance(images, pd.DataFrame) else None
     if table is not None:
@@ -617,16 +616,14 @@ def plot_gradcam(
             raise ValueError(f"run {run} was trained with metadata ({', '.join(encoding['columns'])}): pass the "
                              "images as a table with a 'path' column and those columns, or encoded metadata")
         metadata = encode_metadata(table, encoding)
-    x = scale_pixels(np.stack([preprocess.load(p) for p in paths]), bool(config.get("faithful", False)))
+    raw_images = np.stack([preprocess.load(p) for p in paths])
+    x = scale_pixels(raw_images, bool(config.get("faithful", False)))
     if method is None:
         method = "gradcam" if min(x.shape[1:3]) >= 32 else "occlusion"
     explain = gradcam if method == "gradcam" else occlusion_map
     maps = explain(model, x, metadata=metadata)  # also checks metadata against the model's inputs
-    probs = apply_temperature(
-        predict_arrays(model, x, metadata=None if metadata is None else np.asarray(metadata, np.float32),
-                       tta=bool(config.get("tta", False))),
-        float(config.get("temperature", 1.0)),
-    )
+    probs = run_probabilities(model, config, raw_images,
+                              metadata=None if metadata is None else np.asarray(metadata, np.float32))
 
     if method == "gradcam":
         cmap, norm, label = "jet", Normalize(0.0, 1.0), "Grad-CAM (0 to 1 per image)"

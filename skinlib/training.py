@@ -4,7 +4,7 @@ A run folder holds everything needed to reuse and audit a trained model:
 ``model.keras``, ``history.csv`` (one row per epoch), ``predictions.csv``
 (every image's probability, calibrated and not) and ``config.json`` (model,
 preprocessing, training settings, seed, class weights, metadata encoding,
-temperature, threshold, dataset and its fingerprint).
+calibration, threshold, dataset and its fingerprint).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from skinlib.calibration import apply_temperature, fit_temperature
+from skinlib.calibration import apply_temperature, fit_temperature_shift
 from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights
 from skinlib.evaluate import choose_threshold
 from skinlib.metadata import encode_metadata, fit_metadata
@@ -33,7 +33,7 @@ from skinlib.preprocess import Preprocess, PreprocessResult, file_stamp, preproc
 
 __all__ = [
     "train", "scale_pixels", "set_determinism", "load_run", "predict", "predict_arrays", "dihedral",
-    "RunFolderError", "dataset_fingerprint", "AUGMENTATIONS", "image_files",
+    "RunFolderError", "dataset_fingerprint", "AUGMENTATIONS", "image_files", "run_probabilities", "calibrate_run",
 ]
 
 #: What ``train(augment=...)`` accepts: none, the eight flips and quarter turns, or
@@ -200,7 +200,10 @@ def _reserve_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
 def _recipe(model: str | keras.Model, given: dict[str, Any]) -> dict[str, Any]:
     """The settings of a run: the model's recipe (:data:`skinlib.models.RECIPES`), then what was given."""
     name = model if isinstance(model, str) else model.name
-    settings = dict(RECIPES.get(name, RECIPES["v1"]))
+    settings = dict(RECIPES.get(name, RECIPES["v1"]))  # a model of another name: v1's (plain) settings
+    if not isinstance(model, str):
+        # A compiled model brings its own optimizer and learning rate: record none of the recipe's.
+        settings.update(learning_rate=None, optimizer=None, schedule="constant")
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings["augment"] is True:
         settings["augment"] = "dihedral"
@@ -270,8 +273,9 @@ def train(
     ``class_weight="balanced"`` weights each class by the inverse of its share
     (``None``: no weights; or a dict).
 
-    ``calibrate=True`` fits a temperature on the validation fold's predictions
-    (:func:`skinlib.calibration.fit_temperature`) and stores it: the run's
+    ``calibrate=True`` fits a temperature and a shift of the logit on the validation
+    fold's predictions (:func:`skinlib.calibration.fit_temperature_shift`; the shift
+    undoes the balanced class weights' lean towards "malignant") and stores them: the run's
     probabilities are then calibrated, their ranking unchanged.
 
     ``metadata`` (v3 only) names columns of ``data.rows`` to use besides the image,
@@ -319,7 +323,7 @@ def train(
         raise ValueError("the train fold is empty")
     encoding = meta = None
     if metadata:
-        encoding = fit_metadata(data.rows[train_mask], list(metadata))
+        encoding = fit_metadata(data.rows[train_mask], [metadata] if isinstance(metadata, str) else list(metadata))
         meta = encode_metadata(data.rows, encoding)
     tmp_dir = _reserve_run_dir(Path(run_dir), overwrite) if run_dir is not None else None
     try:
@@ -354,7 +358,10 @@ def train(
         callbacks = [_LearningRateLog(), *callbacks, *([_EpochLog(epochs_, bar=progress == "bar")] if progress else [])]
         has_val = len(x_val) > 0
         keeper = None
-        if (early_stopping or settings["best_epoch"]) and has_val:
+        if (early_stopping or settings["best_epoch"]) and has_val and len(np.unique(y_val)) < 2:
+            warnings.warn("the validation fold holds one class only: its ROC AUC is undefined, so training "
+                          "runs every epoch and keeps the last one (no best epoch, no early stopping)", stacklevel=2)
+        elif (early_stopping or settings["best_epoch"]) and has_val:
             keeper = keras.callbacks.EarlyStopping(
                 monitor="val_auc", mode="max", patience=early_stopping or epochs_, restore_best_weights=True
             )
@@ -417,10 +424,12 @@ def _inference_function(model: keras.Model):
         import tensorflow as tf
 
         specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), tf.float32) for t in model.inputs]
+        # A weak reference: the cache must not keep every model it has seen alive.
+        ref = weakref.ref(model)
         if len(specs) == 1:
-            fn = tf.function(lambda x: model(x, training=False), input_signature=specs)
+            fn = tf.function(lambda x: ref()(x, training=False), input_signature=specs)
         else:
-            fn = tf.function(lambda x, m: model({"image": x, "metadata": m}, training=False), input_signature=specs)
+            fn = tf.function(lambda x, m: ref()({"image": x, "metadata": m}, training=False), input_signature=specs)
         _INFERENCE[model] = fn
     return fn
 
@@ -469,28 +478,18 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
                settings: dict, metadata: np.ndarray | None) -> None:
     rows = data.rows
     raw = predict_arrays(model, scale_pixels(data.x, settings["faithful"]), metadata=metadata, tta=settings["tta"])
-    val_mask = (rows["fold"] == "val").to_numpy()
-    temperature = 1.0
-    # A temperature needs both classes and predictions that differ (an "as published"
-    # model answers the same for every image: any temperature fits it equally badly).
-    if settings["calibrate"] and len(np.unique(data.y[val_mask])) == 2 and np.ptp(raw[val_mask]) > 1e-9:
-        temperature = fit_temperature(data.y[val_mask], raw[val_mask])
-    probs = apply_temperature(raw, temperature)
     preds = pd.DataFrame({
         "path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int),
-        "probability": probs, "probability_uncalibrated": raw,
+        "probability_uncalibrated": raw,
     })
-    val = preds[val_mask]
-    threshold = choose_threshold(val["label"], val["probability"]) if len(val) else 0.5
+    calibration = _calibrate(preds, settings["calibrate"])
     config = {
         "model": model_name,
         "parameters": int(model.count_params()),
         "input_shape": list(data.x.shape[1:]),
         "preprocess": data.config.to_dict() if data.config is not None else None,
         **settings,
-        "temperature": temperature,
-        "threshold": threshold,
-        "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
+        **calibration,
         "dataset": rows.attrs.get("root", ""),
         "dataset_layout": rows.attrs.get("layout", ""),
         "dataset_fingerprint": dataset_fingerprint(rows),
@@ -499,8 +498,58 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
     }
     model.save(folder / "model.keras")
     history.to_csv(folder / "history.csv", index=False)
-    preds.to_csv(folder / "predictions.csv", index=False)
+    preds[["path", "fold", "label", "probability", "probability_uncalibrated"]].to_csv(
+        folder / "predictions.csv", index=False)
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=float))
+
+
+def _calibrate(preds: pd.DataFrame, calibrate: bool) -> dict[str, Any]:
+    """Fit the calibration and the threshold on the validation rows of ``preds``; adds its
+    ``probability`` column and returns the config entries."""
+    val_mask = (preds["fold"] == "val").to_numpy()
+    y, raw = preds["label"].to_numpy()[val_mask], preds["probability_uncalibrated"].to_numpy()[val_mask]
+    temperature, shift = 1.0, 0.0
+    # Both classes are needed, and predictions that differ (an "as published" model
+    # answers the same for every image: there is nothing to rescale).
+    if calibrate and len(np.unique(y)) == 2 and np.ptp(raw) > 1e-9:
+        temperature, shift = fit_temperature_shift(y, raw)
+    preds["probability"] = apply_temperature(preds["probability_uncalibrated"].to_numpy(), temperature, shift)
+    val = preds[val_mask]
+    return {
+        "temperature": temperature,
+        "shift": shift,
+        "calibration": ("temperature and shift of the logit fitted on the validation fold"
+                        if (temperature, shift) != (1.0, 0.0) else "none"),
+        "threshold": choose_threshold(val["label"], val["probability"]) if len(val) else 0.5,
+        "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
+    }
+
+
+def calibrate_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Refit a run's calibration and threshold on its validation fold, in place.
+
+    For run folders written before runs fitted a shift: reads ``predictions.csv``
+    (its ``probability_uncalibrated``, or ``probability`` for older runs), fits a
+    temperature and shift on the validation rows, recomputes the calibrated
+    probabilities and the threshold, and rewrites ``predictions.csv`` and
+    ``config.json`` atomically. The model is untouched; ROC AUC does not change.
+    Returns the new calibration entries.
+    """
+    from skinlib.preprocess import atomic_write
+
+    path = Path(run_dir)
+    model_config = json.loads((path / "config.json").read_text())
+    preds = pd.read_csv(path / "predictions.csv")
+    if "probability_uncalibrated" not in preds:
+        preds["probability_uncalibrated"] = preds["probability"]
+    entries = _calibrate(preds, True)
+    model_config.update(entries, calibrate=True)
+    columns = ["path", "fold", "label", "probability", "probability_uncalibrated"]
+    atomic_write(path / "predictions.csv", lambda fh: preds[columns].to_csv(fh, index=False), mode="w")
+    atomic_write(path / "config.json", lambda fh: fh.write(json.dumps(model_config, indent=2, default=float)),
+                 mode="w")
+    _LOADED.clear()  # a cached copy of this run would carry the old calibration
+    return entries
 
 
 # --------------------------------------------------------------------------- prediction
@@ -531,14 +580,22 @@ def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], P
     return model, config, preprocess
 
 
-_LOADED: dict[tuple[str, str, str], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
+_LOADED: dict[tuple[str, ...], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return -1
 
 
 def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
-    """:func:`load_run`, remembered while the folder's files are unchanged (the last 4 runs)."""
+    """:func:`load_run`, remembered while the folder's files are unchanged (the 4 runs loaded last)."""
     path = Path(run_dir)
     path = path.parent if path.suffix == ".keras" else path
-    key = (str(path.resolve()), file_stamp(path / "model.keras"), file_stamp(path / "config.json"))
+    # The inode too: a retrained run (overwrite=True) is a new file even within one mtime tick.
+    key = tuple([str(path.resolve())] + [f"{file_stamp(f)}:{_inode(f)}" for f in (path / "model.keras", path / "config.json")])
     if key not in _LOADED:
         loaded = load_run(path)
         while len(_LOADED) >= 4:
@@ -564,6 +621,36 @@ def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
+def run_probabilities(
+    model: keras.Model,
+    config: dict[str, Any],
+    x: np.ndarray,
+    *,
+    metadata_table: pd.DataFrame | None = None,
+    metadata: np.ndarray | None = None,
+    tta: bool | None = None,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> np.ndarray:
+    """A run's probabilities for preprocessed uint8 images ``x``, as :func:`predict` gives them.
+
+    The run's pixel scaling, its test-time augmentation (``tta``: ``None`` follows
+    the run) and its temperature (fitted on the run's own setting and applied
+    either way). Metadata comes encoded (``metadata``) or as a table with the
+    run's metadata columns, one row per image (``metadata_table``).
+    """
+    encoding = config.get("metadata")
+    if encoding and metadata is None:
+        if metadata_table is None:
+            raise ValueError(f"this run was trained with metadata ({', '.join(encoding['columns'])}): "
+                             "pass the images' metadata")
+        metadata = encode_metadata(metadata_table, encoding)
+    raw = predict_arrays(model, scale_pixels(x, config.get("faithful", False)), metadata=metadata,
+                         tta=config.get("tta", False) if tta is None else tta, batch_size=batch_size,
+                         progress=progress)
+    return apply_temperature(raw, float(config.get("temperature", 1.0)), float(config.get("shift", 0.0)))
+
+
 def predict(
     run: str | os.PathLike,
     images: str | os.PathLike | Iterable[str | os.PathLike] | pd.DataFrame,
@@ -576,8 +663,9 @@ def predict(
 
     Each image goes through the same :class:`Preprocess` the run was trained with
     (read from its ``config.json``), in parallel threads, then the run's pixel
-    scaling, its test-time augmentation (``tta``: ``None`` follows the run) and its
-    temperature. ``images`` is a file, a folder (searched recursively), a list of
+    scaling, its test-time augmentation (``tta``: ``None`` follows the run; the
+    run's calibration was fitted with the run's setting and is applied either way)
+    and its calibration (temperature and shift). ``images`` is a file, a folder (searched recursively), a list of
     them, or a table from :func:`skinlib.load_dataset` (a ``path`` column, plus the
     metadata columns a run trained with metadata needs). Progress bars show for
     200 images or more unless ``progress`` says otherwise.
@@ -606,18 +694,22 @@ def predict(
             )
         files = image_files([images] if isinstance(images, (str, os.PathLike)) else images)
         table = pd.DataFrame({"path": [str(f) for f in files]})
+    if encoding:
+        missing_columns = [c for c in encoding["columns"] if c not in table.columns]
+        if missing_columns:
+            raise ValueError(f"the table lacks metadata column(s) {missing_columns} that run {run} was trained with")
     show = len(files) >= 200 if progress is None else progress
     work = table.assign(path=[str(f) for f in files], label=0, position=np.arange(len(files)))
     data = preprocess_dataset(work, preprocess, progress=show)
-    errors = [""] * len(files)
-    for path, reason in zip(data.skipped["path"], data.skipped["reason"]):
-        errors[files.index(Path(path)) if Path(path) in files else 0] = f"{path}: {reason}"
     ok = data.rows["position"].to_numpy()
-    meta = encode_metadata(data.rows, encoding) if encoding else None
-    raw = predict_arrays(model, scale_pixels(data.x, config.get("faithful", False)), metadata=meta,
-                         tta=config.get("tta", False) if tta is None else tta, batch_size=batch_size, progress=show)
+    errors = [""] * len(files)
+    # Skipped files are listed in input order, like the positions that failed.
+    failed = np.setdiff1d(np.arange(len(files)), ok)
+    for i, path, reason in zip(failed, data.skipped["path"], data.skipped["reason"]):
+        errors[i] = f"{path}: {reason}"
     probs = np.full(len(files), np.nan)
-    probs[ok] = apply_temperature(raw, float(config.get("temperature", 1.0)))
+    probs[ok] = run_probabilities(model, config, data.x, metadata_table=data.rows, tta=tta, batch_size=batch_size,
+                                  progress=show)
     threshold = float(config.get("threshold", 0.5))
     read = ~np.isnan(probs)
     labels = np.where(~read, "", np.where(probs >= threshold, "malignant", "benign"))

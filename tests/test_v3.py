@@ -189,10 +189,12 @@ def test_run_is_calibrated_on_val_and_predict_matches_the_run(v3_run):
     run, _ = v3_run
     config = json.loads((run / "config.json").read_text())
     preds = pd.read_csv(run / "predictions.csv")
-    t = config["temperature"]
-    np.testing.assert_allclose(preds["probability"], skinlib.apply_temperature(preds["probability_uncalibrated"], t))
+    t, shift = config["temperature"], config["shift"]
+    np.testing.assert_allclose(preds["probability"],
+                               skinlib.apply_temperature(preds["probability_uncalibrated"], t, shift))
     val = preds[preds["fold"] == "val"]
-    assert t == pytest.approx(skinlib.fit_temperature(val["label"], val["probability_uncalibrated"]), rel=1e-6)
+    fitted = skinlib.fit_temperature_shift(val["label"], val["probability_uncalibrated"])
+    assert (t, shift) == pytest.approx(fitted, rel=1e-6, abs=1e-9)
     test = preds[preds["fold"] == "test"]
     got = predict(run, test["path"].tolist())
     np.testing.assert_allclose(got["probability"], test["probability"], rtol=1e-5, atol=1e-6)
@@ -229,9 +231,15 @@ def test_label_columns_are_refused_as_metadata(colour_data):
             train("v3", data, epochs=1, metadata=["age", column], progress=None)
 
 
-def test_metadata_run_stores_its_encoding_and_predicts_from_a_table(colour_data, sample_table, tmp_path):
-    run = tmp_path / "meta"
+@pytest.fixture(scope="module")
+def meta_run(colour_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "meta"
     train("v3", colour_data, epochs=1, metadata=["age", "sex", "site"], run_dir=run, progress=None)
+    return run
+
+
+def test_metadata_run_stores_its_encoding_and_predicts_from_a_table(meta_run, sample_table):
+    run = meta_run
     config = json.loads((run / "config.json").read_text())
     encoding = config["metadata"]
     assert encoding["columns"] == ["age", "sex", "site"]
@@ -265,3 +273,76 @@ def test_model_options_reach_the_builder_and_the_run(colour_data, tmp_path):
     assert config["parameters"] == build_v3((32, 32, 3), width=8).count_params() < 30_000
     with pytest.raises(ValueError, match="has no options"):
         build_model("v2", width=8)
+
+
+def test_command_line_predict_takes_a_metadata_csv(meta_run, sample_table, tmp_path, capsys):
+    from skinlib.__main__ import main
+
+    test = sample_table[sample_table["fold"] == "test"].head(5)
+    # The dataset's own column names, as a user would pass the ISIC 2020 CSV.
+    csv = tmp_path / "meta.csv"
+    test.assign(image_name=[p.rsplit("/", 1)[-1][:-4] for p in test["path"]]).rename(
+        columns={"age": "age_approx", "site": "anatom_site_general_challenge"}
+    )[["image_name", "age_approx", "sex", "anatom_site_general_challenge"]].to_csv(csv, index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(meta_run), *test["path"], "--metadata", str(csv), "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    np.testing.assert_allclose(got["probability"], predict(meta_run, test)["probability"], rtol=1e-5)
+    # An image without a row, and a CSV without an image column, are named in the error.
+    other = sample_table[sample_table["fold"] == "train"]["path"].iloc[0]
+    assert main(["predict", str(meta_run), other, "--metadata", str(csv)]) == 2
+    assert "no row for" in capsys.readouterr().err
+    pd.DataFrame({"age": [50]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["predict", str(meta_run), other, "--metadata", str(tmp_path / "bad.csv")]) == 2
+    assert "image_id" in capsys.readouterr().err
+    assert main(["predict", str(meta_run), other]) == 2
+    assert "trained with metadata" in capsys.readouterr().err
+
+
+def test_patient_metadata_maps_dataset_column_names():
+    from skinlib.datasets import patient_metadata
+
+    table = pd.DataFrame({"localization": ["Back ", "unknown"], "age_approx": ["40", ""], "sex": ["MALE", None]})
+    out = patient_metadata(table)
+    assert out["site"].tolist()[0] == "back" and pd.isna(out["site"].iloc[1])
+    assert out["age"].tolist()[0] == 40.0 and np.isnan(out["age"].iloc[1])
+    assert out["sex"].tolist()[0] == "male" and pd.isna(out["sex"].iloc[1])
+    assert list(table.columns) == ["localization", "age_approx", "sex"]  # the input is not changed
+
+
+def test_calibrate_run_refits_an_older_run_in_place(v3_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(v3_run[0], run)
+    config = json.loads((run / "config.json").read_text())
+    preds = pd.read_csv(run / "predictions.csv")
+    # An older run: temperature only, no shift, no uncalibrated column.
+    config.update(temperature=1.0, shift=0.0)
+    config.pop("shift")
+    (run / "config.json").write_text(json.dumps(config))
+    preds.drop(columns="probability_uncalibrated").assign(probability=preds["probability_uncalibrated"]).to_csv(
+        run / "predictions.csv", index=False)
+    entries = skinlib.calibrate_run(run)
+    after = pd.read_csv(run / "predictions.csv")
+    assert json.loads((run / "config.json").read_text())["shift"] == entries["shift"]
+    np.testing.assert_allclose(after["probability"], preds["probability"], rtol=1e-6, atol=1e-9)
+    assert entries["threshold"] == pytest.approx(config_threshold := json.loads(
+        (v3_run[0] / "config.json").read_text())["threshold"], rel=1e-6), config_threshold
+    got = predict(run, after.loc[after["fold"] == "test", "path"].tolist())
+    np.testing.assert_allclose(got["probability"], after.loc[after["fold"] == "test", "probability"], rtol=1e-5)
+
+
+def test_shift_fixes_the_lean_of_class_weights():
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.2).astype(int)
+    # Ranked well, but centred on 0.5 as balanced class weights make a model.
+    logit = np.where(y == 1, 1.0, -1.0) + rng.normal(0, 1.2, y.size) + 1.4
+    p = 1 / (1 + np.exp(-logit))
+    val, test = slice(0, 2000), slice(2000, None)
+    t_only = skinlib.apply_temperature(p[test], skinlib.fit_temperature(y[val], p[val]))
+    t, shift = skinlib.fit_temperature_shift(y[val], p[val])
+    both = skinlib.apply_temperature(p[test], t, shift)
+    raw = expected_calibration_error(y[test], p[test])
+    assert shift < 0
+    assert expected_calibration_error(y[test], both) < 0.03 < expected_calibration_error(y[test], t_only) < raw
