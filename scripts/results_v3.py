@@ -9,8 +9,8 @@ an ablation of the recipe's levers, calibration and Grad-CAM figures.
    only and v3 with age, sex and body site. The same folds as the v1/v2 ablation, so v2's row
    (default preprocessing, from ``scripts/results.py``'s runs) compares fold by fold. Test ROC
    AUC with and without test-time augmentation (the runs predict with it; "one view"
-   re-predicts without), Brier score and expected calibration error (ECE) before and after
-   temperature scaling, training time per fold.
+   re-predicts without), Brier score and expected calibration error (ECE) uncalibrated, after a
+   temperature alone and after the runs' temperature and shift, training time per fold.
 2. ISIC 2020 (5-fold cross-validation grouped by patient, duplicates merged; images only and with
    metadata) and mvb (trained on its train/ folder, 3 seeds; tested on its test/ folder as
    published and without the copies of training images; images only: mvb has no metadata).
@@ -66,16 +66,24 @@ LEVERS = {
 
 def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
     """:func:`results.metrics_row` plus calibration, one-view AUC and training time of one run."""
-    row = metrics_row(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    test = load_predictions(run_dir).query("fold == 'test'")
+    if "shift" not in config:  # trained before runs fitted a shift: refit its calibration (model untouched)
+        print(f"{run_dir}: calibration refitted with a shift ({skinlib.calibrate_run(run_dir)})", flush=True)
+        config = json.loads((run_dir / "config.json").read_text())
+    row = metrics_row(run_dir)
+    predictions = load_predictions(run_dir)
+    test, val = predictions.query("fold == 'test'"), predictions.query("fold == 'val'")
     before = skinlib.evaluate(test["label"], test["probability_uncalibrated"], n_bootstrap=0)
     after = skinlib.evaluate(test["label"], test["probability"], n_bootstrap=0)
+    # The shift's share: a temperature alone, fitted on the same validation fold.
+    temperature_only = skinlib.apply_temperature(
+        test["probability_uncalibrated"], skinlib.fit_temperature(val["label"], val["probability_uncalibrated"]))
     rows = table.set_index("path").loc[test["path"]].reset_index()
     one_view = skinlib.predict(run_dir, rows, tta=False, progress=False)
     row.update(
         test_roc_auc_one_view=skinlib.evaluate(test["label"], one_view["probability"], n_bootstrap=0)["roc_auc"],
         test_brier_before=before["brier"], test_ece_before=before["ece"],
+        test_ece_temperature_only=skinlib.expected_calibration_error(test["label"], temperature_only),
         test_brier=after["brier"], test_ece=after["ece"],
         temperature=config["temperature"], best_epoch=config["best_epoch_found"],
         fit_minutes=config["fit_seconds"] / 60, parameters=config["parameters"],
@@ -87,7 +95,7 @@ def summarise_v3(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     base = summarise(rows, keys)
     extra = rows.groupby(keys, sort=False).agg(
         one_view_auc=("test_roc_auc_one_view", "mean"), ece_before=("test_ece_before", "mean"),
-        ece=("test_ece", "mean"), brier_before=("test_brier_before", "mean"), brier=("test_brier", "mean"),
+        ece=("test_ece", "mean"), ece_temperature_only=("test_ece_temperature_only", "mean"), brier_before=("test_brier_before", "mean"), brier=("test_brier", "mean"),
         fit_minutes=("fit_minutes", "mean"), best_epoch=("best_epoch", "mean"), parameters=("parameters", "first"),
     ).reset_index()
     return base.merge(extra, on=keys)
@@ -172,7 +180,7 @@ def fmt(mean: float, sd: float | None = None) -> str:
 def ham_markdown(table: pd.DataFrame, folds: int) -> str:
     lines = [
         f"| HAM10000, {folds}-fold CV | test ROC AUC | per fold | one view (no TTA) | balanced accuracy | sensitivity | "
-        "specificity | ECE before → after temperature | Brier | training per fold | epochs (best) |",
+        "specificity | ECE: uncalibrated, temperature only, temperature and shift | Brier | training per fold | epochs (best) |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _, r in table.iterrows():
@@ -180,7 +188,7 @@ def ham_markdown(table: pd.DataFrame, folds: int) -> str:
         lines.append(
             f"| {r.run} | **{fmt(r.test_auc_mean, r.test_auc_sd)}** | {r.test_auc_per_run} | "
             f"{fmt(r.one_view_auc) if v3 else '–'} | {r.balanced_accuracy:.3f} | {r.sensitivity:.3f} | "
-            f"{r.specificity:.3f} | {f'{r.ece_before:.3f} → {r.ece:.3f}' if v3 else '–'} | "
+            f"{r.specificity:.3f} | {f'{r.ece_before:.3f}, {r.ece_temperature_only:.3f}, {r.ece:.3f}' if v3 else '–'} | "
             f"{fmt(r.brier) if v3 else '–'} | {f'{r.fit_minutes:.1f} min' if v3 else '–'} | "
             f"{r.epochs_run:.0f}{f' ({r.best_epoch:.0f})' if v3 else ''} |"
         )

@@ -119,7 +119,10 @@ def test_only_folds_runs_a_subset_of_the_same_split(tmp_path):
     one = cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[2], run_dir=tmp_path / "cv",
                          cache_dir=tmp_path / "cache", progress=False, epochs=1)
     assert list(one.index) == ["2", "mean", "sd"]
-    assert sorted(p.name for p in (tmp_path / "cv").glob("fold*")) == ["fold2"]
+    assert sorted(p.name for p in (tmp_path / "cv").glob("fold[0-9]*")) == ["fold2"]
+    # A subset's table never replaces the table of all folds.
+    assert (tmp_path / "cv" / "cross_validation_folds-2.csv").is_file()
+    assert not (tmp_path / "cv" / "cross_validation.csv").exists()
     assert "1 of 3 grouped folds" in one.attrs["summary"]
     with pytest.raises(ValueError, match="between 1 and 3"):
         cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[4], progress=False)
