@@ -317,17 +317,23 @@ def external_isic(args, found: dict, cache: Path) -> pd.DataFrame | None:
     return out
 
 
-def external_mvb(args, found: dict, cache: Path) -> pd.DataFrame | None:
-    """v2 on mvb: trained on train/, tested on test/ as published and without the copies of training images."""
-    if "mvb" not in found["tables"]:
-        print(f"{args.data_root / 'mvb'}: not found, skipped", flush=True)
-        return None
+def mvb_split(found: dict) -> tuple[pd.DataFrame, set[str]]:
+    """mvb's split (its train/ folder, 10% of it validating, grouped with its copies; its test/
+    folder), and the test images that have no copy in train/."""
     d, pairs = found["tables"]["mvb"], found["pairs"]["mvb"]
     test = d["source_split"] == "test"
     inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=SPLIT_SEED, duplicates=pairs)
     split = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
     clean = skinlib.drop_leaked(d, pairs)
-    clean_test = set(clean.loc[clean["source_split"] == "test", "path"])
+    return split, set(clean.loc[clean["source_split"] == "test", "path"])
+
+
+def external_mvb(args, found: dict, cache: Path) -> pd.DataFrame | None:
+    """v2 on mvb: trained on train/, tested on test/ as published and without the copies of training images."""
+    if "mvb" not in found["tables"]:
+        print(f"{args.data_root / 'mvb'}: not found, skipped", flush=True)
+        return None
+    split, clean_test = mvb_split(found)
     data = skinlib.preprocess_dataset(split, PREPROCESSING[DEFAULT], cache_dir=cache, progress=False)
     rows = []
     for seed in range(args.seeds):

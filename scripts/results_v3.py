@@ -46,7 +46,9 @@ import pandas as pd  # noqa: E402
 import skinlib  # noqa: E402
 from skinlib import Preprocess, plots  # noqa: E402
 from skinlib.evaluate import load_predictions  # noqa: E402
-from results import DEFAULT, SPLIT_SEED, find_all_duplicates, metrics_row, slug, summarise, write_text  # noqa: E402
+from results import (  # noqa: E402
+    DEFAULT, SPLIT_SEED, find_all_duplicates, metrics_row, mvb_split, slug, summarise, write_text,
+)
 
 V3 = Preprocess.for_model("v3")
 METADATA = ["age", "sex", "site"]
@@ -138,12 +140,7 @@ def external_runs(args, found) -> pd.DataFrame:
             for row in cross_validated(isic, pairs, V3, args.out / "isic2020" / folder, args, **settings):
                 rows.append({"dataset": "isic2020", "run": name, "test_set": "cross-validation", **row})
     if "mvb" in found["tables"]:
-        d, pairs = found["tables"]["mvb"], found["pairs"]["mvb"]
-        test = d["source_split"] == "test"
-        inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=SPLIT_SEED, duplicates=pairs)
-        split = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
-        clean = skinlib.drop_leaked(d, pairs)
-        clean_test = set(clean.loc[clean["source_split"] == "test", "path"])
+        split, clean_test = mvb_split(found)
         data = skinlib.preprocess_dataset(split, V3, cache_dir=args.out / "cache", progress=False)
         for seed in range(args.seeds):
             run_dir = args.out / "mvb" / f"v3__image__seed{seed}"

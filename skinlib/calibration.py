@@ -81,6 +81,18 @@ def _logits(y_prob: np.ndarray) -> np.ndarray:
     return special.logit(np.clip(y_prob, EPSILON, 1 - EPSILON))
 
 
+def _fit_inputs(y_true, y_prob, bounds, caller: str) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Checked labels, probabilities and temperature bounds of a fitting function."""
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    if y_true.size == 0:
+        raise ValueError(f"{caller} needs at least one prediction")
+    _check_range(y_prob)
+    low, high = (float(b) for b in bounds)
+    if not (0 < low < high < math.inf):
+        raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
+    return y_true, y_prob, low, high
+
+
 def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
     """The temperature ``T`` that calibrates ``y_prob`` best: minimises the log-loss of
     ``sigmoid(logit(y_prob) / T)`` against ``y_true``.
@@ -98,13 +110,7 @@ def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0
     >>> fit_temperature(y, p) > 1
     True
     """
-    y_true, y_prob = check_predictions(y_true, y_prob)
-    if y_true.size == 0:
-        raise ValueError("fit_temperature needs at least one prediction")
-    _check_range(y_prob)
-    low, high = (float(b) for b in bounds)
-    if not (0 < low < high < math.inf):
-        raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
+    y_true, y_prob, low, high = _fit_inputs(y_true, y_prob, bounds, "fit_temperature")
     if y_true.min() == y_true.max():
         warnings.warn("fit_temperature: only one class present; using T = 1", stacklevel=2)
         return 1.0
@@ -145,13 +151,7 @@ def fit_temperature_shift(y_true, y_prob, *, bounds: tuple[float, float] = (0.05
     >>> bool(shift < 0), apply_temperature(p, T, shift).round(2)[[0, -1]].tolist()
     (True, [0.0, 1.0])
     """
-    y_true, y_prob = check_predictions(y_true, y_prob)
-    if y_true.size == 0:
-        raise ValueError("fit_temperature_shift needs at least one prediction")
-    _check_range(y_prob)
-    low, high = (float(b) for b in bounds)
-    if not (0 < low < high < math.inf):
-        raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
+    y_true, y_prob, low, high = _fit_inputs(y_true, y_prob, bounds, "fit_temperature_shift")
     if y_true.min() == y_true.max():
         warnings.warn("fit_temperature_shift: only one class present; using T = 1, shift 0", stacklevel=2)
         return 1.0, 0.0
