@@ -241,7 +241,7 @@ def publish_figures(args, ham: pd.DataFrame) -> None:
     plots.save_figure(fig, args.images / "roc_v3.png")
     y, before = out_of_fold(image_run, args.folds, "probability_uncalibrated")
     _, after = out_of_fold(image_run, args.folds)
-    plots.save_figure(plots.plot_calibration(y, {"before": before, "after temperature scaling": after},
+    plots.save_figure(plots.plot_calibration(y, {"before": before, "after calibration": after},
                                              title="v3 on HAM10000, out-of-fold"), args.images / "calibration_v3.png")
     fold1 = image_run / "fold1"
     history = pd.read_csv(fold1 / "history.csv")
