@@ -16,7 +16,7 @@ Prints the median time per epoch of each, their ratio, and skinlib's one-off
 preprocessing time. The first epoch of each side is a warm-up and not counted.
 
 Then run 3 (v3, 64x64 colour, its full recipe) on the same images, against v2's epochs of
-this session: seconds per epoch, the estimate for the 4,874 training images and 25 epochs of
+this run: seconds per epoch, the estimate for the 4,874 training images and 25 epochs of
 the README's HAM10000 split (target: 20 minutes on 2 cores), and test-time augmentation's
 throughput (images per second with the eight views and with one). ``--skip-v3`` leaves it out.
 """
