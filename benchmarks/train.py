@@ -94,7 +94,7 @@ def main() -> int:
 
 def benchmark_v3(df, epochs: int, v2_epoch: float) -> None:
     """Run 3's seconds per epoch, its estimate for the README's split, and TTA throughput."""
-    from skinlib.training import predict_arrays, scale_pixels
+    from skinlib.prediction import predict_arrays, scale_pixels
 
     with tempfile.TemporaryDirectory() as cache:
         data = skinlib.preprocess_dataset(df, skinlib.Preprocess.for_model("v3"), cache_dir=cache, progress=False)

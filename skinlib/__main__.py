@@ -131,7 +131,7 @@ def _metadata_table(csv: Path, files: list[Path]):
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from skinlib.training import RunFolderError, image_files, predict
+    from skinlib.prediction import RunFolderError, image_files, predict
 
     try:
         images = args.images

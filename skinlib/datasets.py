@@ -22,6 +22,7 @@ __all__ = [
     "undersample",
     "class_weights",
     "patient_metadata",
+    "is_system_file",
     "LAYOUTS",
     "IMAGE_EXTENSIONS",
 ]
@@ -95,7 +96,12 @@ def _parse_label(value: object, where: str) -> int:
 # --------------------------------------------------------------------------- file checks
 
 
-def _is_system_file(name: str) -> bool:
+def is_system_file(name: str) -> bool:
+    """Whether a file name is an operating system's bookkeeping file (``Thumbs.db``, ``._x.jpg``), not data.
+
+    >>> is_system_file(".DS_Store"), is_system_file("._ISIC_0001.jpg"), is_system_file("ISIC_0001.jpg")
+    (True, True, False)
+    """
     return name.lower() in SYSTEM_FILES or name.startswith("._")
 
 
@@ -179,7 +185,7 @@ def _unlisted(folder: Path, listed: set[str], csv: Path, skipped: list) -> None:
         return
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         name = entry.name
-        if not entry.is_file() or _is_system_file(name):
+        if not entry.is_file() or is_system_file(name):
             continue
         stem, ext = os.path.splitext(name)
         if ext.lower() in IMAGE_EXTENSIONS and stem not in listed:
@@ -339,7 +345,7 @@ def _holds_images(folder: str) -> bool:
         True
         for _, _, files in os.walk(folder)
         for name in files
-        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not _is_system_file(name)
+        if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not is_system_file(name)
     )
 
 
@@ -361,7 +367,7 @@ def _load_class_folders(root: Path, bases: list[tuple[Path, str]]) -> pd.DataFra
                 dirnames.sort()
                 for name in sorted(filenames):
                     path = Path(dirpath) / name
-                    if _is_system_file(name):
+                    if is_system_file(name):
                         continue
                     if path.suffix.lower() not in IMAGE_EXTENSIONS:
                         skipped.append((str(path), f"not an image file name (expected {sorted(IMAGE_EXTENSIONS)})"))

@@ -591,7 +591,7 @@ def plot_gradcam(
     # TensorFlow loads here, on first use, not when skinlib.plots is imported.
     from skinlib.explain import gradcam, occlusion_map
     from skinlib.metadata import encode_metadata
-    from skinlib.training import load_run, run_probabilities, scale_pixels
+    from skinlib.prediction import load_run, run_probabilities, scale_pixels
 
     table = images if isinstance(images, pd.DataFrame) else None
     if table is not None:

@@ -1,10 +1,11 @@
-"""Training a model on preprocessed arrays, saving a run folder, and predicting with it.
+"""Training a model on preprocessed arrays and saving a run folder.
 
 A run folder holds everything needed to reuse and audit a trained model:
 ``model.keras``, ``history.csv`` (one row per epoch), ``predictions.csv``
 (every image's probability, calibrated and not) and ``config.json`` (model,
 preprocessing, training settings, seed, class weights, metadata encoding,
-calibration, threshold, dataset and its fingerprint).
+calibration, threshold, dataset and its fingerprint). Prediction with a saved
+run is :mod:`skinlib.prediction`'s job.
 """
 
 from __future__ import annotations
@@ -17,49 +18,23 @@ import sys
 import tempfile
 import time
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from skinlib.calibration import apply_temperature, fit_temperature_shift
-from skinlib.datasets import IMAGE_EXTENSIONS, _is_system_file, class_weights
-from skinlib.evaluate import choose_threshold
+from skinlib.datasets import class_weights
 from skinlib.metadata import encode_metadata, fit_metadata
 from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
-from skinlib.preprocess import Preprocess, PreprocessResult, file_stamp, preprocess_dataset
+from skinlib.prediction import calibrate_predictions, dihedral, predict_arrays, scale_pixels
+from skinlib.preprocess import PreprocessResult
 
-__all__ = [
-    "train", "scale_pixels", "set_determinism", "load_run", "predict", "predict_arrays", "dihedral",
-    "RunFolderError", "dataset_fingerprint", "AUGMENTATIONS", "image_files", "run_probabilities", "calibrate_run",
-]
+__all__ = ["train", "set_determinism", "dataset_fingerprint", "AUGMENTATIONS"]
 
 #: What ``train(augment=...)`` accepts: none, the eight flips and quarter turns, or
 #: those plus a small random zoom, brightness and contrast change.
 AUGMENTATIONS = (False, "dihedral", "full")
-
-
-class RunFolderError(ValueError):
-    """A run folder is missing a file or holds something unexpected."""
-
-
-def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
-    """uint8 pixels to float32 model inputs in [0, 1].
-
-    ``faithful=True`` reproduces the original project's ``x // 255``: integer
-    division, which maps every pixel below 255 to 0, so the network sees an
-    almost blank image and can only learn the class balance.
-
-    >>> scale_pixels(np.array([0, 128, 255], np.uint8)).tolist()
-    [0.0, 0.501960813999176, 1.0]
-    >>> scale_pixels(np.array([0, 128, 255], np.uint8), faithful=True).tolist()
-    [0.0, 0.0, 1.0]
-    """
-    if faithful:
-        return (x // 255).astype(np.float32)
-    return x.astype(np.float32) / np.float32(255.0)
 
 
 def set_determinism(seed: int) -> None:
@@ -72,23 +47,6 @@ def set_determinism(seed: int) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-
-
-def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th (0-7) of the eight flips and quarter turns of images ``x`` (N, H, W, C).
-
-    ``k`` = 0-3 turns by ``k`` quarter turns; 4-7 flips left-right first. A lesion has
-    no up or down, so all eight are equally valid views of it.
-
-    >>> img = np.arange(4).reshape(1, 2, 2, 1)
-    >>> [dihedral(img, k)[0, :, :, 0].tolist() for k in (0, 1, 4)]
-    [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
-    """
-    if not 0 <= k < 8:
-        raise ValueError(f"k must be 0-7 (one of the eight flips and quarter turns), got {k}")
-    if k >= 4:
-        x = x[:, :, ::-1]
-    return np.rot90(x, k % 4, axes=(1, 2))
 
 
 def _photometric(seed: int) -> keras.Sequential:
@@ -409,71 +367,6 @@ def _swap_in(new: Path, run_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-_INFERENCE: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
-
-
-def _inference_function(model: keras.Model):
-    """One compiled inference function per model, traced once for any batch size.
-
-    ``model.predict`` builds and traces a new function for every new model and
-    input shape; called in a loop (several runs, several folders) TensorFlow then
-    warns about retracing. Here the input signature has an open batch dimension.
-    """
-    fn = _INFERENCE.get(model)
-    if fn is None:
-        import tensorflow as tf
-
-        specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), tf.float32) for t in model.inputs]
-        # A weak reference: the cache must not keep every model it has seen alive.
-        ref = weakref.ref(model)
-        if len(specs) == 1:
-            fn = tf.function(lambda x: ref()(x, training=False), input_signature=specs)
-        else:
-            fn = tf.function(lambda x, m: ref()({"image": x, "metadata": m}, training=False), input_signature=specs)
-        _INFERENCE[model] = fn
-    return fn
-
-
-def predict_arrays(
-    model: keras.Model,
-    x: np.ndarray,
-    *,
-    metadata: np.ndarray | None = None,
-    tta: bool = False,
-    batch_size: int = 256,
-    progress: bool = False,
-) -> np.ndarray:
-    """Malignancy probabilities of model inputs ``x`` (already scaled, N x H x W x C).
-
-    ``tta=True`` averages the probabilities over the eight flips and quarter turns
-    of each image (test-time augmentation, eight times the work). ``metadata`` is
-    the encoded metadata of a two-input model. Returns float64 (N,).
-
-    >>> predict_arrays(build_model("v2"), np.zeros((3, 28, 28, 1), np.float32)).shape  # doctest: +SKIP
-    (3,)
-    """
-    n = len(x)
-    if n == 0:
-        return np.zeros(0, dtype=np.float64)
-    if (metadata is None) != (len(model.inputs) == 1):
-        raise ValueError(f"model {model.name!r} has {len(model.inputs)} input(s); "
-                         f"metadata was {'not ' if metadata is None else ''}given")
-    fn = _inference_function(model)
-    views = range(8) if tta else range(1)
-    total = np.zeros(n, dtype=np.float64)
-    from tqdm.auto import tqdm
-
-    starts = range(0, n, batch_size)
-    with tqdm(total=len(views) * len(starts), desc="predict", unit="batch", disable=not progress) as bar:
-        for k in views:
-            for start in starts:
-                xb = np.ascontiguousarray(dihedral(x[start : start + batch_size], k), dtype=np.float32)
-                args = (xb,) if metadata is None else (xb, metadata[start : start + batch_size].astype(np.float32))
-                total[start : start + len(xb)] += np.asarray(fn(*args), dtype=np.float64).ravel()
-                bar.update(1)
-    return total / len(views)
-
-
 def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, history: pd.DataFrame,
                settings: dict, metadata: np.ndarray | None) -> None:
     rows = data.rows
@@ -482,7 +375,7 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
         "path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int),
         "probability_uncalibrated": raw,
     })
-    calibration = _calibrate(preds, settings["calibrate"])
+    calibration = calibrate_predictions(preds, settings["calibrate"])
     config = {
         "model": model_name,
         "parameters": int(model.count_params()),
@@ -501,219 +394,3 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
     preds[["path", "fold", "label", "probability", "probability_uncalibrated"]].to_csv(
         folder / "predictions.csv", index=False)
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=float))
-
-
-def _calibrate(preds: pd.DataFrame, calibrate: bool) -> dict[str, Any]:
-    """Fit the calibration and the threshold on the validation rows of ``preds``; adds its
-    ``probability`` column and returns the config entries."""
-    val_mask = (preds["fold"] == "val").to_numpy()
-    y, raw = preds["label"].to_numpy()[val_mask], preds["probability_uncalibrated"].to_numpy()[val_mask]
-    temperature, shift = 1.0, 0.0
-    # Both classes are needed, and predictions that differ (an "as published" model
-    # answers the same for every image: there is nothing to rescale).
-    if calibrate and len(np.unique(y)) == 2 and np.ptp(raw) > 1e-9:
-        temperature, shift = fit_temperature_shift(y, raw)
-    preds["probability"] = apply_temperature(preds["probability_uncalibrated"].to_numpy(), temperature, shift)
-    val = preds[val_mask]
-    return {
-        "temperature": temperature,
-        "shift": shift,
-        "calibration": ("temperature and shift of the logit fitted on the validation fold"
-                        if (temperature, shift) != (1.0, 0.0) else "none"),
-        "threshold": choose_threshold(val["label"], val["probability"]) if len(val) else 0.5,
-        "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
-    }
-
-
-def calibrate_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Refit a run's calibration and threshold on its validation fold, in place.
-
-    For run folders written before runs fitted a shift: reads ``predictions.csv``
-    (its ``probability_uncalibrated``, or ``probability`` for older runs), fits a
-    temperature and shift on the validation rows, recomputes the calibrated
-    probabilities and the threshold, and rewrites ``predictions.csv`` and
-    ``config.json`` atomically. The model is untouched; ROC AUC does not change.
-    Returns the new calibration entries.
-    """
-    from skinlib.preprocess import atomic_write
-
-    path = Path(run_dir)
-    model_config = json.loads((path / "config.json").read_text())
-    preds = pd.read_csv(path / "predictions.csv")
-    if "probability_uncalibrated" not in preds:
-        preds["probability_uncalibrated"] = preds["probability"]
-    entries = _calibrate(preds, True)
-    model_config.update(entries, calibrate=True)
-    columns = ["path", "fold", "label", "probability", "probability_uncalibrated"]
-    atomic_write(path / "predictions.csv", lambda fh: preds[columns].to_csv(fh, index=False), mode="w")
-    atomic_write(path / "config.json", lambda fh: fh.write(json.dumps(model_config, indent=2, default=float)),
-                 mode="w")
-    _LOADED.clear()  # a cached copy of this run would carry the old calibration
-    return entries
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
-    """Load a run folder's model, its config dict and its :class:`Preprocess`.
-
-    ``run_dir`` may also be the path of the ``model.keras`` inside it.
-    """
-    path = Path(run_dir)
-    if path.suffix == ".keras":
-        path = path.parent
-    if not path.is_dir():
-        raise RunFolderError(f"{path}: not a run folder (it does not exist)")
-    for name in ("model.keras", "config.json"):
-        if not (path / name).is_file():
-            raise RunFolderError(f"{path}: not a complete run folder, {name} is missing (was training interrupted?)")
-    try:
-        config = json.loads((path / "config.json").read_text())
-        preprocess = Preprocess.from_dict(config["preprocess"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RunFolderError(f"{path / 'config.json'}: not a valid run config ({exc})") from None
-    try:
-        model = keras.saving.load_model(path / "model.keras")
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise RunFolderError(f"{path / 'model.keras'}: cannot load the model ({exc})") from None
-    return model, config, preprocess
-
-
-_LOADED: dict[tuple[str, ...], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
-
-
-def _inode(path: Path) -> int:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return -1
-
-
-def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
-    """:func:`load_run`, remembered while the folder's files are unchanged (the 4 runs loaded last)."""
-    path = Path(run_dir)
-    path = path.parent if path.suffix == ".keras" else path
-    # The inode too: a retrained run (overwrite=True) is a new file even within one mtime tick.
-    key = tuple([str(path.resolve())] + [f"{file_stamp(f)}:{_inode(f)}" for f in (path / "model.keras", path / "config.json")])
-    if key not in _LOADED:
-        loaded = load_run(path)
-        while len(_LOADED) >= 4:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = loaded
-    return _LOADED[key]
-
-
-def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
-    """The image files among ``images``: files as given, folders searched recursively (sorted)."""
-    files: list[Path] = []
-    for item in images:
-        p = Path(item)
-        if p.is_dir():
-            files += sorted(
-                f for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not _is_system_file(f.name)
-            )
-        elif p.exists():
-            files.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such image or folder")
-    return files
-
-
-def run_probabilities(
-    model: keras.Model,
-    config: dict[str, Any],
-    x: np.ndarray,
-    *,
-    metadata_table: pd.DataFrame | None = None,
-    metadata: np.ndarray | None = None,
-    tta: bool | None = None,
-    batch_size: int = 256,
-    progress: bool = False,
-) -> np.ndarray:
-    """A run's probabilities for preprocessed uint8 images ``x``, as :func:`predict` gives them.
-
-    The run's pixel scaling, its test-time augmentation (``tta``: ``None`` follows
-    the run) and its temperature (fitted on the run's own setting and applied
-    either way). Metadata comes encoded (``metadata``) or as a table with the
-    run's metadata columns, one row per image (``metadata_table``).
-    """
-    encoding = config.get("metadata")
-    if encoding and metadata is None:
-        if metadata_table is None:
-            raise ValueError(f"this run was trained with metadata ({', '.join(encoding['columns'])}): "
-                             "pass the images' metadata")
-        metadata = encode_metadata(metadata_table, encoding)
-    raw = predict_arrays(model, scale_pixels(x, config.get("faithful", False)), metadata=metadata,
-                         tta=config.get("tta", False) if tta is None else tta, batch_size=batch_size,
-                         progress=progress)
-    return apply_temperature(raw, float(config.get("temperature", 1.0)), float(config.get("shift", 0.0)))
-
-
-def predict(
-    run: str | os.PathLike,
-    images: str | os.PathLike | Iterable[str | os.PathLike] | pd.DataFrame,
-    *,
-    tta: bool | None = None,
-    batch_size: int = 256,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """Malignancy probabilities for image files with a saved run's model.
-
-    Each image goes through the same :class:`Preprocess` the run was trained with
-    (read from its ``config.json``), in parallel threads, then the run's pixel
-    scaling, its test-time augmentation (``tta``: ``None`` follows the run; the
-    run's calibration was fitted with the run's setting and is applied either way)
-    and its calibration (temperature and shift). ``images`` is a file, a folder (searched recursively), a list of
-    them, or a table from :func:`skinlib.load_dataset` (a ``path`` column, plus the
-    metadata columns a run trained with metadata needs). Progress bars show for
-    200 images or more unless ``progress`` says otherwise.
-
-    Returns one row per file: ``file``, ``probability``, ``label`` (``malignant`` or
-    ``benign`` at the run's threshold) and ``error`` (why a file could not be read;
-    its probability is then NaN).
-
-    >>> predict("runs/sample/v2", "my_images/")  # doctest: +SKIP
-    """
-    model, config, preprocess = _cached_run(run)
-    encoding = config.get("metadata")
-    if isinstance(images, pd.DataFrame):
-        if "path" not in images:
-            raise ValueError("a table of images needs a 'path' column (as load_dataset returns)")
-        table = images.reset_index(drop=True)
-        missing = [str(p) for p in table["path"] if not Path(p).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{missing[0]}: no such image ({len(missing)} of the table's paths are missing)")
-        files = [Path(p) for p in table["path"]]
-    else:
-        if encoding:
-            raise ValueError(
-                f"run {run} was trained with metadata ({', '.join(encoding['columns'])}): pass a table with a "
-                "'path' column and those columns (e.g. from load_dataset), or --metadata CSV on the command line"
-            )
-        files = image_files([images] if isinstance(images, (str, os.PathLike)) else images)
-        table = pd.DataFrame({"path": [str(f) for f in files]})
-    if encoding:
-        missing_columns = [c for c in encoding["columns"] if c not in table.columns]
-        if missing_columns:
-            raise ValueError(f"the table lacks metadata column(s) {missing_columns} that run {run} was trained with")
-    show = len(files) >= 200 if progress is None else progress
-    work = table.assign(path=[str(f) for f in files], label=0, position=np.arange(len(files)))
-    data = preprocess_dataset(work, preprocess, progress=show)
-    ok = data.rows["position"].to_numpy()
-    errors = [""] * len(files)
-    # Skipped files are listed in input order, like the positions that failed.
-    failed = np.setdiff1d(np.arange(len(files)), ok)
-    for i, path, reason in zip(failed, data.skipped["path"], data.skipped["reason"]):
-        errors[i] = f"{path}: {reason}"
-    probs = np.full(len(files), np.nan)
-    probs[ok] = run_probabilities(model, config, data.x, metadata_table=data.rows, tta=tta, batch_size=batch_size,
-                                  progress=show)
-    threshold = float(config.get("threshold", 0.5))
-    read = ~np.isnan(probs)
-    labels = np.where(~read, "", np.where(probs >= threshold, "malignant", "benign"))
-    for e in errors:
-        if e:
-            warnings.warn(e, stacklevel=2)
-    return pd.DataFrame({"file": [str(f) for f in files], "probability": probs, "label": labels, "error": errors})

@@ -17,7 +17,7 @@ from conftest import lesion_image, write_jpeg  # noqa: E402
 from skinlib import Preprocess, crop_to_lesion, read_image  # noqa: E402
 from skinlib.models import build_v1  # noqa: E402
 from skinlib.plots import plot_gradcam  # noqa: E402
-from skinlib.training import scale_pixels  # noqa: E402
+from skinlib.prediction import scale_pixels  # noqa: E402
 
 layers = keras.layers
 

@@ -11,7 +11,8 @@ keras = pytest.importorskip("keras")
 
 import skinlib
 from skinlib.preprocess import PreprocessResult
-from skinlib.training import RunFolderError, load_run, predict, scale_pixels, train
+from skinlib.prediction import RunFolderError, load_run, predict, scale_pixels
+from skinlib.training import train
 from conftest import write_jpeg
 
 

@@ -14,7 +14,8 @@ from skinlib import Preprocess
 from skinlib.calibration import expected_calibration_error
 from skinlib.filters import color_constancy
 from skinlib.models import RECIPES, build_model, build_v3
-from skinlib.training import dihedral, predict, predict_arrays, train
+from skinlib.prediction import dihedral, predict, predict_arrays
+from skinlib.training import train
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,7 @@ def test_one_compiled_inference_function_for_any_batch(v3_run, sample_table, cap
         for n in (3, 7, 11, 2):
             predict(run, paths[:n])
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
-    from skinlib.training import _cached_run, _inference_function  # the cache is what is tested here
+    from skinlib.prediction import _cached_run, _inference_function  # the cache is what is tested here
 
     model = _cached_run(run)[0]
     assert _inference_function(model).experimental_get_tracing_count() == 1
