@@ -93,10 +93,14 @@ def _inference_function(model: keras.Model):
         specs = [tf.TensorSpec((None, *tuple(t.shape)[1:]), tf.float32) for t in model.inputs]
         # A weak reference: the cache must not keep every model it has seen alive.
         ref = weakref.ref(model)
-        if len(specs) == 1:
-            fn = tf.function(lambda x: ref()(x, training=False), input_signature=specs)
-        else:
-            fn = tf.function(lambda x, m: ref()({"image": x, "metadata": m}, training=False), input_signature=specs)
+
+        # Plain Python calling Keras: nothing for AutoGraph to convert (it would also warn
+        # that it cannot find the source of a function defined like this).
+        @tf.autograph.experimental.do_not_convert
+        def infer(*inputs):
+            return ref()(inputs[0] if len(inputs) == 1 else {"image": inputs[0], "metadata": inputs[1]}, training=False)
+
+        fn = tf.function(infer, input_signature=specs)
         _INFERENCE[model] = fn
     return fn
 

@@ -24,6 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from skinlib.allocator import keep_freed_memory
 from skinlib.datasets import class_weights
 from skinlib.metadata import encode_metadata, fit_metadata
 from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
@@ -250,7 +251,8 @@ def train(
     is built (so pass a name rather than a built model to control its initial
     weights). Progress: ``"epochs"`` prints one line per epoch, ``"bar"`` shows a
     tqdm bar, ``None`` is silent. ``callbacks`` are extra Keras callbacks (timers,
-    loggers) passed to ``fit``.
+    loggers) passed to ``fit``. Training asks ``malloc`` to reuse freed memory
+    (:func:`skinlib.allocator.keep_freed_memory`: faster, same results).
 
     With ``run_dir``, writes ``model.keras``, ``history.csv``, ``predictions.csv``
     and ``config.json`` there. The folder is assembled under a temporary name and
@@ -286,6 +288,7 @@ def train(
     tmp_dir = _reserve_run_dir(Path(run_dir), overwrite) if run_dir is not None else None
     try:
         set_determinism(seed)
+        keep_freed_memory()
         steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
         if isinstance(model, str):
             model_name = model

@@ -183,6 +183,27 @@ def test_one_compiled_inference_function_for_any_batch(v3_run, sample_table, cap
     assert _inference_function(model).experimental_get_tracing_count() == 1
 
 
+
+def test_inference_compiles_without_reading_its_source(capfd, caplog, monkeypatch):
+    """The inference function is not converted by AutoGraph, which reads the source of the
+    function it is given: in a long run whose files were edited meanwhile (or without the
+    source at all), it warned that it could not find it. Here no source can be read."""
+    import inspect
+
+    def no_source(*args, **kwargs):
+        raise OSError("source not available")
+
+    monkeypatch.setattr(inspect, "findsource", no_source)
+    keras.utils.set_random_seed(0)
+    model = build_v3((32, 32, 3), metadata_features=4)
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype(np.float32)
+    meta = np.zeros((3, 4), np.float32)
+    with caplog.at_level(logging.INFO):
+        p = predict_arrays(model, x, metadata=meta)
+    assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+    said = capfd.readouterr().err + capfd.readouterr().out + " ".join(r.getMessage() for r in caplog.records)
+    assert "AutoGraph" not in said and "could not" not in said
+
 # ----------------------------------------------------------------------------- calibration in runs
 
 

@@ -1,0 +1,58 @@
+"""Memory allocation settings that make training on the CPU faster.
+
+Training frees and allocates the same few megabytes of tensors at every step. By
+default, glibc's ``malloc`` serves blocks of that size with ``mmap`` and hands them
+back to the operating system when they are freed, so the next step's block is
+fresh memory: every 4 KiB page of it faults and is zeroed again. On a 2-core
+machine, training v3 spent almost as much time in the kernel doing this (about
+100,000 page faults a second) as in the network itself; ``benchmarks/allocator.py``
+measures it.
+
+:func:`keep_freed_memory` asks ``malloc`` to keep freed memory for reuse instead.
+It changes how memory is obtained, never what is computed: the same seed gives the
+same weights either way. The process then keeps its peak memory until it ends.
+:func:`skinlib.train` calls it; setting the environment variable
+``SKINLIB_KEEP_FREED_MEMORY=0`` leaves ``malloc``'s defaults alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+__all__ = ["keep_freed_memory"]
+
+# mallopt(3) parameter numbers, from glibc's <malloc.h>.
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory(*, mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 30,
+                      top_pad: int = 64 << 20) -> bool:
+    """Make glibc's ``malloc`` reuse freed memory rather than return it (and fault it in again).
+
+    Blocks below ``mmap_threshold`` bytes come from the heap instead of their own
+    ``mmap``; the heap is trimmed only when ``trim_threshold`` bytes are free at its
+    top; it grows ``top_pad`` bytes at a time. Returns ``True`` if the settings were
+    applied, ``False`` where they do not apply (not Linux with glibc, or
+    ``SKINLIB_KEEP_FREED_MEMORY=0``). Calling it again is harmless.
+
+    >>> keep_freed_memory() in (True, False)
+    True
+    """
+    if os.environ.get("SKINLIB_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold),
+                        ("top_pad", top_pad)):
+        if not isinstance(value, int) or not 0 <= value < 1 << 31:
+            raise ValueError(f"{name} must be a whole number of bytes from 0 to 2**31 - 1, got {value!r}")
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # mallopt returns 1 on success and 0 for a value it refuses.
+    return all(mallopt(param, value) == 1 for param, value in (
+        (M_MMAP_THRESHOLD, mmap_threshold), (M_TRIM_THRESHOLD, trim_threshold), (M_TOP_PAD, top_pad)))
