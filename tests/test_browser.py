@@ -120,22 +120,24 @@ def _drive(page, url: str) -> str:
     page.wait_for_timeout(2000)  # let the kernel connection settle before sending commands
 
     # Run every cell; the last ones preprocess the sample, the tuner sits before them.
-    # On a loaded machine the first key press can reach JupyterLab before the notebook has
-    # focus, so opening the command palette is tried a few times before giving up.
+    # On a loaded machine a key press can reach JupyterLab before the notebook (or the
+    # palette's input) has focus: the whole step is retried, and the command is written
+    # into the palette's input element rather than typed at whatever has focus.
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(4):
-        page.locator(".jp-Notebook").first.click()
-        page.keyboard.press("Escape")
-        page.keyboard.press("Control+Shift+c")
         try:
-            page.wait_for_selector(".lm-CommandPalette-input", timeout=10_000)
+            page.locator(".jp-Notebook").first.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("Control+Shift+c")
+            palette = page.locator(".lm-CommandPalette-input")
+            palette.wait_for(timeout=10_000)
+            palette.fill("Run All Cells")
+            page.locator(".lm-CommandPalette-item", has_text="Run All Cells").first.click(timeout=20_000)
             break
         except PlaywrightTimeout:
             if attempt == 3:
                 raise
-    page.keyboard.type("Run All Cells")
-    page.locator(".lm-CommandPalette-item", has_text="Run All Cells").first.click(timeout=60_000)
     page.wait_for_selector(".skinlib-tuner-image", state="attached", timeout=180_000)
     page.wait_for_function(
         "() => (document.querySelector('.skinlib-tuner-image') || {}).src", timeout=60_000
