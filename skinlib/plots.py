@@ -590,8 +590,7 @@ def plot_gradcam(
 
     # TensorFlow loads here, on first use, not when skinlib.plots is imported.
     from skinlib.explain import gradcam, occlusion_map
-    from skinlib.metadata import encode_metadata
-    from skinlib.prediction import load_run, run_probabilities, scale_pixels
+    from skinlib.prediction import load_run, run_metadata, run_probabilities, scale_pixels
 
     table = images if isinstance(images, pd.DataFrame) else None
     if table is not None:
@@ -610,12 +609,7 @@ def plot_gradcam(
         raise ValueError(f"ncols must be at least 1, got {ncols}")
 
     model, config, preprocess = load_run(run)
-    encoding = config.get("metadata")
-    if encoding and metadata is None:
-        if table is None:
-            raise ValueError(f"run {run} was trained with metadata ({', '.join(encoding['columns'])}): pass the "
-                             "images as a table with a 'path' column and those columns, or encoded metadata")
-        metadata = encode_metadata(table, encoding)
+    metadata = run_metadata(config, table, metadata)
     raw_images = np.stack([preprocess.load(p) for p in paths])
     x = scale_pixels(raw_images, bool(config.get("faithful", False)))
     if method is None:

@@ -29,7 +29,7 @@ from skinlib.preprocess import Preprocess, file_stamp, preprocess_dataset
 
 __all__ = [
     "RunFolderError", "scale_pixels", "dihedral", "predict_arrays", "calibrate_predictions", "calibrate_run",
-    "load_run", "image_files", "run_probabilities", "predict",
+    "load_run", "image_files", "run_metadata", "run_probabilities", "predict",
 ]
 
 class RunFolderError(ValueError):
@@ -268,6 +268,23 @@ def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
     return files
 
 
+def run_metadata(config: dict[str, Any], table: pd.DataFrame | None = None,
+                 metadata: np.ndarray | None = None) -> np.ndarray | None:
+    """The encoded metadata a run needs: ``None`` for a run trained on images alone,
+    ``metadata`` when given already encoded, else ``table``'s columns encoded as in the run.
+
+    >>> run_metadata({"metadata": None}) is None
+    True
+    """
+    encoding = config.get("metadata")
+    if not encoding or metadata is not None:
+        return metadata
+    if table is None:
+        raise ValueError(f"this run was trained with metadata ({', '.join(encoding['columns'])}): pass the images "
+                         "as a table with a 'path' column and those columns, or the encoded metadata")
+    return encode_metadata(table, encoding)
+
+
 def run_probabilities(
     model: keras.Model,
     config: dict[str, Any],
@@ -286,12 +303,7 @@ def run_probabilities(
     either way). Metadata comes encoded (``metadata``) or as a table with the
     run's metadata columns, one row per image (``metadata_table``).
     """
-    encoding = config.get("metadata")
-    if encoding and metadata is None:
-        if metadata_table is None:
-            raise ValueError(f"this run was trained with metadata ({', '.join(encoding['columns'])}): "
-                             "pass the images' metadata")
-        metadata = encode_metadata(metadata_table, encoding)
+    metadata = run_metadata(config, metadata_table, metadata)
     raw = predict_arrays(model, scale_pixels(x, config.get("faithful", False)), metadata=metadata,
                          tta=config.get("tta", False) if tta is None else tta, batch_size=batch_size,
                          progress=progress)
