@@ -10,7 +10,9 @@ predictions and a later ``predict`` agree.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import warnings
 import weakref
@@ -76,6 +78,27 @@ def dihedral(x: np.ndarray, k: int) -> np.ndarray:
 
 
 
+class _NotRetracing(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _one_trace_per_model_is_expected():
+    """Silence TensorFlow's retracing warning while inference functions run.
+
+    Each model gets one inference function, traced once; predicting with many models
+    in one process (the folds of a cross-validation) traces one function per model,
+    which TensorFlow's heuristic reports as retracing. Other warnings pass.
+    """
+    logger, quiet = logging.getLogger("tensorflow"), _NotRetracing()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 _INFERENCE: "weakref.WeakKeyDictionary[keras.Model, Any]" = weakref.WeakKeyDictionary()
 
 
@@ -135,7 +158,8 @@ def predict_arrays(
     from tqdm.auto import tqdm
 
     starts = range(0, n, batch_size)
-    with tqdm(total=len(views) * len(starts), desc="predict", unit="batch", disable=not progress) as bar:
+    with tqdm(total=len(views) * len(starts), desc="predict", unit="batch", disable=not progress) as bar, \
+            _one_trace_per_model_is_expected():
         for k in views:
             for start in starts:
                 xb = np.ascontiguousarray(dihedral(x[start : start + batch_size], k), dtype=np.float32)
