@@ -38,8 +38,6 @@ class RunFolderError(ValueError):
     """A run folder is missing a file or holds something unexpected."""
 
 
-
-
 def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
     """uint8 pixels to float32 model inputs in [0, 1].
 
@@ -57,8 +55,6 @@ def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
     return x.astype(np.float32) / np.float32(255.0)
 
 
-
-
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th (0-7) of the eight flips and quarter turns of images ``x`` (N, H, W, C).
 
@@ -74,8 +70,6 @@ def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     if k >= 4:
         x = x[:, :, ::-1]
     return np.rot90(x, k % 4, axes=(1, 2))
-
-
 
 
 class _NotRetracing(logging.Filter):
@@ -121,7 +115,8 @@ def _inference_function(model: keras.Model):
         # that it cannot find the source of a function defined like this).
         @tf.autograph.experimental.do_not_convert
         def infer(*inputs):
-            return ref()(inputs[0] if len(inputs) == 1 else {"image": inputs[0], "metadata": inputs[1]}, training=False)
+            named = inputs[0] if len(inputs) == 1 else {"image": inputs[0], "metadata": inputs[1]}
+            return ref()(named, training=False)
 
         fn = tf.function(infer, input_signature=specs)
         _INFERENCE[model] = fn
@@ -167,8 +162,6 @@ def predict_arrays(
                 total[start : start + len(xb)] += np.asarray(fn(*args), dtype=np.float64).ravel()
                 bar.update(1)
     return total / len(views)
-
-
 
 
 def calibrate_predictions(preds: pd.DataFrame, calibrate: bool = True) -> dict[str, Any]:
