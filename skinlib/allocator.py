@@ -1,9 +1,9 @@
 """Memory allocation settings that make training on the CPU faster.
 
 Training frees and allocates the same few megabytes of tensors at every step. By
-default, glibc's ``malloc`` serves blocks of that size with ``mmap`` and hands them
-back to the operating system when they are freed, so the next step's block is
-fresh memory: every 4 KiB page of it faults and is zeroed again. On a 2-core
+default, glibc's ``malloc`` hands such memory back to the operating system when it
+is freed (unmapping a block, or trimming the top of a heap), so the next step's
+blocks are fresh memory: every 4 KiB page faults and is zeroed again. On a 2-core
 machine, training v3 spent almost as much time in the kernel doing this (about
 100,000 page faults a second) as in the network itself; ``benchmarks/allocator.py``
 measures it.
