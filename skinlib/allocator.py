@@ -18,7 +18,6 @@ same weights either way. The process then keeps its peak memory until it ends.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -48,8 +47,9 @@ def keep_freed_memory(*, mmap_threshold: int = 1 << 30, trim_threshold: int = 1 
         if not isinstance(value, int) or not 0 <= value < 1 << 31:
             raise ValueError(f"{name} must be a whole number of bytes from 0 to 2**31 - 1, got {value!r}")
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The symbols already loaded into this process, the C library's among them: no
+        # library search (find_library would run ldconfig at every call).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # musl and other C libraries have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

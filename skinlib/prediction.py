@@ -72,11 +72,6 @@ def dihedral(x: np.ndarray, k: int) -> np.ndarray:
     return np.rot90(x, k % 4, axes=(1, 2))
 
 
-class _NotRetracing(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
 @contextlib.contextmanager
 def _one_trace_per_model_is_expected():
     """Silence TensorFlow's retracing warning while inference functions run.
@@ -85,7 +80,11 @@ def _one_trace_per_model_is_expected():
     in one process (the folds of a cross-validation) traces one function per model,
     which TensorFlow's heuristic reports as retracing. Other warnings pass.
     """
-    logger, quiet = logging.getLogger("tensorflow"), _NotRetracing()
+    logger = logging.getLogger("tensorflow")
+
+    def quiet(record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
     logger.addFilter(quiet)
     try:
         yield
