@@ -219,6 +219,10 @@ def ablation_markdown(table: pd.DataFrame, reference: pd.DataFrame, folds: int) 
         f"{reference.set_index('fold').loc[range(1, folds + 1), 'val_roc_auc'].mean():.3f} | "
         f"{reference.set_index('fold').loc[range(1, folds + 1), 'fit_minutes'].mean():.1f} min |",
     ]
+    # Test-time augmentation off needs no training: the recipe's own models, predicting one view.
+    one_view = reference.set_index("fold").loc[range(1, folds + 1), "test_roc_auc_one_view"]
+    lines.append(f"| one view, no test-time augmentation | {int(reference.parameters.iloc[0]):,} | "
+                 f"{one_view.mean():.3f} | {(one_view - ref).dropna().mean():+.3f} | | |")
     for lever, g in table.groupby("run", sort=False):
         delta = (g.set_index("fold")["test_roc_auc"] - ref).dropna().mean()
         lines.append(f"| {lever} | {int(g.parameters.iloc[0]):,} | {g.test_roc_auc.mean():.3f} | {delta:+.3f} | "
