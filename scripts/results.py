@@ -116,7 +116,9 @@ def metrics_row(run_dir: Path, folds=("val", "test"), paths=None) -> dict:
     for fold in folds:
         part = preds[preds["fold"] == fold]
         if paths is not None and fold == "test":
-            part = part[part["path"].isin(paths)]
+            # Resolved, so a run trained from /abs/data is read with paths from ../data.
+            wanted = {os.path.realpath(p) for p in paths}
+            part = part[part["path"].map(os.path.realpath).isin(wanted)]
         # No bootstrap: the spread reported is the one between folds (or seeds).
         m = skinlib.evaluate(part["label"], part["probability"], threshold=config["threshold"], n_bootstrap=0)
         for key in ("n", "n_malignant", "roc_auc", "balanced_accuracy", "sensitivity", "specificity", "accuracy",

@@ -82,7 +82,10 @@ def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
     # The shift's share: a temperature alone, fitted on the same validation fold.
     temperature_only = skinlib.apply_temperature(
         test["probability_uncalibrated"], skinlib.fit_temperature(val["label"], val["probability_uncalibrated"]))
-    rows = table.set_index("path").loc[test["path"]].reset_index()
+    # Runs store the paths they were given: match on the resolved path, so a run trained with
+    # --data-root /abs/data is reused from ../data (and the other way round).
+    by_file = table.set_index(table["path"].map(os.path.realpath))
+    rows = by_file.loc[test["path"].map(os.path.realpath)].reset_index(drop=True)
     one_view = skinlib.predict(run_dir, rows, tta=False, progress=False)
     row.update(
         test_roc_auc_one_view=skinlib.evaluate(test["label"], one_view["probability"], n_bootstrap=0)["roc_auc"],
