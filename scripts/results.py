@@ -200,7 +200,7 @@ def external_markdown(isic: pd.DataFrame | None, mvb: pd.DataFrame | None, seeds
 
 
 def write_text(path: Path, text: str) -> None:
-    skinlib.preprocess.atomic_write(path, lambda fh: fh.write(text), mode="w")
+    skinlib.files.atomic_write(path, lambda fh: fh.write(text), mode="w")
 
 
 def count_pairs(name: str, pairs: pd.DataFrame, note: str = "") -> dict:

@@ -25,8 +25,8 @@ TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
-from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature, fit_temperature_shift
-from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate, load_predictions
+from skinlib.calibration import apply_temperature, fit_temperature, fit_temperature_shift
+from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate, expected_calibration_error, load_predictions
 from skinlib.datasets import (
     DatasetError,
     class_weights,

@@ -58,7 +58,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from skinlib.config import RunConfig, project_dir
     from skinlib.evaluate import conclusion
-    from skinlib.preprocess import atomic_write
+    from skinlib.files import atomic_write
 
     cfg = RunConfig.from_env()
     source = project_dir() / "notebooks"
@@ -146,7 +146,7 @@ def _predict(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.out:
-        from skinlib.preprocess import atomic_write
+        from skinlib.files import atomic_write
 
         atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
         print(f"wrote {len(table)} predictions to {args.out}", file=sys.stderr)

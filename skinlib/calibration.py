@@ -2,7 +2,7 @@
 
 A model is calibrated when, among the images it gives a probability of 0.8, about
 80% are malignant. ROC AUC says nothing about this: it only looks at the order.
-:func:`expected_calibration_error` measures the gap; :func:`fit_temperature` and
+:func:`skinlib.evaluate.expected_calibration_error` measures the gap; :func:`fit_temperature` and
 :func:`apply_temperature` close it by temperature scaling (Guo et al., 2017): the
 logit of each probability is divided by one number ``T`` chosen on the validation
 fold. ``T > 1`` softens an overconfident model, ``T < 1`` sharpens a timid one, and
@@ -27,52 +27,13 @@ import warnings
 
 import numpy as np
 
-from skinlib.evaluate import check_predictions
+from skinlib.evaluate import check_predictions, check_probabilities
 
-__all__ = ["expected_calibration_error", "fit_temperature", "fit_temperature_shift", "apply_temperature", "EPSILON"]
+__all__ = ["fit_temperature", "fit_temperature_shift", "apply_temperature", "EPSILON"]
 
 #: Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` before taking their logit,
 #: so that a 0 or a 1 gives a finite logit.
 EPSILON = 1e-7
-
-
-def _check_range(y_prob: np.ndarray, name: str = "y_prob") -> None:
-    if y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1):
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1], got values from {y_prob.min():g} to {y_prob.max():g}"
-        )
-
-
-def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
-    """The expected calibration error (ECE) of probabilities ``y_prob`` for labels ``y_true``.
-
-    ``[0, 1]`` is cut in ``n_bins`` bins of equal width; in each, the gap between
-    the mean predicted probability and the observed share of malignant images is
-    weighted by the share of images in the bin, and the gaps are summed. 0 is
-    perfect calibration; an overconfident model scores high even with a good ROC
-    AUC. Empty bins count for nothing. The bins are those of
-    ``sklearn.calibration.calibration_curve(strategy="uniform")`` (closed on the
-    right, the first one on both sides), so the ECE is the weighted mean distance
-    of its points from the diagonal.
-
-    >>> expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2)
-    0.25
-    >>> expected_calibration_error([0, 1], [0.5, 0.5])
-    0.0
-    """
-    y_true, y_prob = check_predictions(y_true, y_prob)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    if y_true.size == 0:
-        raise ValueError("expected_calibration_error needs at least one prediction")
-    _check_range(y_prob)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.searchsorted(edges[1:-1], y_prob)  # as calibration_curve bins them
-    count = np.bincount(bins, minlength=n_bins)
-    predicted = np.bincount(bins, weights=y_prob, minlength=n_bins)
-    observed = np.bincount(bins, weights=y_true, minlength=n_bins)
-    # sum over bins of (count / n) * |predicted / count - observed / count|
-    return float(np.abs(predicted - observed).sum() / y_true.size)
 
 
 def _logits(y_prob: np.ndarray) -> np.ndarray:
@@ -86,7 +47,7 @@ def _fit_inputs(y_true, y_prob, bounds, caller: str) -> tuple[np.ndarray, np.nda
     y_true, y_prob = check_predictions(y_true, y_prob)
     if y_true.size == 0:
         raise ValueError(f"{caller} needs at least one prediction")
-    _check_range(y_prob)
+    check_probabilities(y_prob)
     low, high = (float(b) for b in bounds)
     if not (0 < low < high < math.inf):
         raise ValueError(f"bounds must be (low, high) with 0 < low < high < inf, got {bounds!r}")
@@ -189,7 +150,7 @@ def apply_temperature(y_prob, temperature: float, shift: float = 0.0) -> np.ndar
         raise ValueError("y_prob contains NaN (did training diverge?)")
     if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not math.isfinite(shift):
         raise ValueError(f"shift must be a finite number, got {shift!r}")
-    _check_range(y_prob)
+    check_probabilities(y_prob)
     if temperature == 1 and shift == 0:
         return np.clip(y_prob, EPSILON, 1 - EPSILON)
     from scipy import special

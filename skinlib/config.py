@@ -125,7 +125,7 @@ class RunConfig:
 
     def save_prepared(self, df: "pd.DataFrame", config: "Preprocess", duplicates: "pd.DataFrame | None" = None) -> None:
         """Store the split table, the chosen preprocessing and the duplicate pairs (``duplicates.csv``)."""
-        from skinlib.preprocess import atomic_write
+        from skinlib.files import atomic_write
 
         meta = {"preprocess": config.to_dict(), "dataset": df.attrs.get("root", str(self.data)),
                 "layout": df.attrs.get("layout", "")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from skinlib.filters import _check_uint8, to_gray
+from skinlib.filters import check_uint8, to_gray
 
 __all__ = ["lesion_box", "crop_to_lesion"]
 
@@ -74,6 +74,6 @@ def crop_to_lesion(img: np.ndarray, margin: float = 0.15, min_area: float = 0.00
     >>> crop_to_lesion(img, margin=0.5).shape
     (40, 40, 3)
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     y0, x0, y1, x1 = lesion_box(img, margin=margin, min_area=min_area)
     return img[y0:y1, x0:x1].copy()

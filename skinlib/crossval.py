@@ -22,7 +22,8 @@ import pandas as pd
 from skinlib.datasets import split_dataset
 from skinlib.evaluate import evaluate, load_predictions
 from skinlib.leakage import merge_groups
-from skinlib.preprocess import Preprocess, PreprocessResult, atomic_write, preprocess_dataset
+from skinlib.files import atomic_write
+from skinlib.preprocess import Preprocess, PreprocessResult, preprocess_dataset
 from skinlib.training import dataset_fingerprint, train
 
 __all__ = ["assign_folds", "cross_validate", "FoldRunMismatch", "FOLD_METRICS"]

@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skinlib.preprocess import (
-    ImageReadError, bounded_map, check_cache_writable, file_stamp, load_cache, read_image, save_cache,
-)
+from skinlib.filters import DIHEDRAL, dihedral
+from skinlib.files import bounded_map, check_cache_writable, file_stamp, load_cache, save_cache
+from skinlib.preprocess import ImageReadError, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
            "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
@@ -41,7 +41,7 @@ __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures
 #: Centre crops hashed besides the full frame: a share of each side cut off.
 CROP_MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
 #: The variants hashed per image, in order: 8 orientations of the full frame, then centre crops.
-TRANSFORMS = ("", "rot90", "rot180", "rot270", "flip", "rot90+flip", "rot180+flip", "rot270+flip") + tuple(
+TRANSFORMS = DIHEDRAL + tuple(
     f"crop {m:.0%}" for m in CROP_MARGINS
 )
 _N_ORIENT = 8
@@ -72,7 +72,7 @@ def candidate_bits(threshold: float) -> int:
     (4, 8)
     """
     return max(CANDIDATE_BITS, int(np.ceil((1 - threshold) * 32 - 1e-9)))
-_SIGNATURE_VERSION = 1
+_SIGNATURE_VERSION = 2  # 2: the flips in skinlib.filters.dihedral's order
 #: Side of the square grey base image that crops and thumbnails are taken from.
 _BASE = 128
 
@@ -112,8 +112,7 @@ def _centre_crop(img: np.ndarray, margin: float) -> np.ndarray:
 
 def _orientations(thumb: np.ndarray) -> list[np.ndarray]:
     """The 8 flips and quarter turns, in the order of :data:`TRANSFORMS`."""
-    turns = [np.rot90(thumb, k) for k in range(4)]
-    return turns + [t[:, ::-1] for t in turns]
+    return [dihedral(thumb, k, axes=(0, 1)) for k in range(8)]
 
 
 def image_signature(img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:

@@ -2,12 +2,13 @@
 accuracy, sensitivity, specificity, the majority-class baseline, and whether the
 probabilities can be taken at their word (Brier score, expected calibration error).
 
-All computed with scikit-learn (the calibration error with :mod:`skinlib.calibration`);
-this module only gathers them.
+All computed with scikit-learn but the calibration error, which is a few lines of NumPy;
+this module only gathers them. Fixing calibration is :mod:`skinlib.calibration`'s job.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions", "conclusion", "check_predictions"]
+__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions", "conclusion", "check_predictions",
+           "check_probabilities", "expected_calibration_error"]
 
 
 def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +40,46 @@ def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
     if np.isnan(y_prob).any():
         raise ValueError("y_prob contains NaN (did training diverge?)")
     return y_true, y_prob
+
+
+def check_probabilities(y_prob: np.ndarray, name: str = "y_prob") -> None:
+    """Raise ``ValueError`` naming ``name`` when ``y_prob`` holds a value outside [0, 1]."""
+    if y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1):
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1], got values from {y_prob.min():g} to {y_prob.max():g}"
+        )
+
+
+def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
+    """The expected calibration error (ECE) of probabilities ``y_prob`` for labels ``y_true``.
+
+    ``[0, 1]`` is cut in ``n_bins`` bins of equal width; in each, the gap between
+    the mean predicted probability and the observed share of malignant images is
+    weighted by the share of images in the bin, and the gaps are summed. 0 is
+    perfect calibration; an overconfident model scores high even with a good ROC
+    AUC. Empty bins count for nothing. The bins are those of
+    ``sklearn.calibration.calibration_curve(strategy="uniform")`` (closed on the
+    right, the first one on both sides), so the ECE is the weighted mean distance
+    of its points from the diagonal.
+
+    >>> expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2)
+    0.25
+    >>> expected_calibration_error([0, 1], [0.5, 0.5])
+    0.0
+    """
+    y_true, y_prob = check_predictions(y_true, y_prob)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    if y_true.size == 0:
+        raise ValueError("expected_calibration_error needs at least one prediction")
+    check_probabilities(y_prob)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.searchsorted(edges[1:-1], y_prob)  # as calibration_curve bins them
+    count = np.bincount(bins, minlength=n_bins)
+    predicted = np.bincount(bins, weights=y_prob, minlength=n_bins)
+    observed = np.bincount(bins, weights=y_true, minlength=n_bins)
+    # sum over bins of (count / n) * |predicted / count - observed / count|
+    return float(np.abs(predicted - observed).sum() / y_true.size)
 
 
 def choose_threshold(y_true, y_prob) -> float:
@@ -98,7 +140,7 @@ def evaluate(
     probabilities can be trusted as such: ``brier`` (mean squared difference
     between probability and label, 0 is perfect, 0.25 is answering 0.5 always) and
     ``ece`` (expected calibration error over 10 equal-width bins, see
-    :func:`skinlib.calibration.expected_calibration_error`); last ``confusion``
+    :func:`expected_calibration_error`); last ``confusion``
     (2x2, rows true, columns predicted). With one class only, the metrics that
     need both are NaN, with a warning; ``brier`` and ``ece`` stay defined. Scores
     outside [0, 1] are not probabilities: ``brier`` and ``ece`` are then NaN, with
@@ -111,9 +153,6 @@ def evaluate(
     (0.105, 0.25)
     """
     from sklearn import metrics as skm  # imported here: keeps `import skinlib` light
-
-    # Imported here: skinlib.calibration imports this module for check_predictions.
-    from skinlib.calibration import expected_calibration_error
 
     y_true, y_prob = check_predictions(y_true, y_prob)
     n = len(y_true)

@@ -12,6 +12,9 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "check_uint8",
+    "dihedral",
+    "DIHEDRAL",
     "to_gray",
     "resize",
     "seed_contour",
@@ -21,7 +24,15 @@ __all__ = [
 ]
 
 
-def _check_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
+def check_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
+    """``img`` as a checked uint8 image: (H, W) or (H, W, 3 or 4), a single channel squeezed.
+
+    Raises ``TypeError`` for another dtype and ``ValueError`` for another shape or an
+    empty image, naming ``name``.
+
+    >>> check_uint8(np.zeros((2, 3, 1), np.uint8)).shape
+    (2, 3)
+    """
     img = np.asarray(img)
     if img.dtype != np.uint8:
         raise TypeError(f"{name} must be a uint8 array, got dtype {img.dtype}")
@@ -34,6 +45,30 @@ def _check_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
     if img.shape[0] == 0 or img.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {img.shape}")
     return img
+
+
+#: The names of the eight views of :func:`dihedral`, by ``k``.
+DIHEDRAL = ("", "rot90", "rot180", "rot270", "flip", "flip+rot90", "flip+rot180", "flip+rot270")
+
+
+def dihedral(x: np.ndarray, k: int, *, axes: tuple[int, int] = (1, 2)) -> np.ndarray:
+    """The ``k``-th (0-7) of the eight flips and quarter turns of ``x``.
+
+    ``k`` = 0-3 turns by ``k`` quarter turns (counter-clockwise); 4-7 flip left-right
+    first, then turn by ``k - 4``. ``axes`` are the (rows, columns) axes: ``(1, 2)``
+    for a batch (N, H, W, C), ``(0, 1)`` for one image. A lesion has no up or down,
+    so all eight (:data:`DIHEDRAL`) are equally valid views of it: test-time
+    augmentation, training augmentation and the duplicate finder all use these.
+
+    >>> img = np.arange(4).reshape(1, 2, 2, 1)
+    >>> [dihedral(img, k)[0, :, :, 0].tolist() for k in (0, 1, 4)]
+    [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
+    """
+    if not 0 <= k < 8:
+        raise ValueError(f"k must be 0-7 (one of the eight flips and quarter turns), got {k}")
+    if k >= 4:
+        x = np.flip(x, axis=axes[1])
+    return np.rot90(x, k % 4, axes=axes)
 
 
 def _inpaint(img: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
@@ -60,7 +95,7 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     >>> to_gray(np.zeros((4, 5, 3), np.uint8)).shape
     (4, 5)
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     if img.ndim == 2:
         return img.copy()
     code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
@@ -77,7 +112,7 @@ def resize(img: np.ndarray, size: int = 28, *, interpolation: str = "area") -> n
     >>> resize(np.zeros((300, 400), np.uint8), 28).shape
     (28, 28)
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
     flags = {
@@ -111,7 +146,7 @@ def seed_contour(
     >>> seed_contour(img).shape
     (28, 28)
     """
-    gray = _check_uint8(gray, "gray")
+    gray = check_uint8(gray, "gray")
     if gray.ndim != 2:
         raise ValueError(f"seed_contour needs a 2-D grayscale image, got shape {gray.shape}")
     if thickness < 1:
@@ -150,7 +185,7 @@ def bilateral(
     >>> bilateral(np.zeros((28, 28), np.uint8)).shape
     (28, 28)
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     if method not in ("opencv", "matrix"):
@@ -234,7 +269,7 @@ def remove_hair(
     >>> int(remove_hair(img)[:, 30:32].min()) > 100
     True
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
@@ -260,7 +295,7 @@ def color_constancy(img: np.ndarray, power: int = 6) -> np.ndarray:
     >>> color_constancy(img)[0, 0].tolist()
     [130, 130, 130]
     """
-    img = _check_uint8(img)
+    img = check_uint8(img)
     if power < 1:
         raise ValueError(f"power must be at least 1, got {power}")
     if img.ndim == 2:

@@ -23,11 +23,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from skinlib import filters
-from skinlib.calibration import expected_calibration_error
-from skinlib.evaluate import check_predictions
+from skinlib.evaluate import check_predictions, expected_calibration_error
 from skinlib.preprocess import Preprocess, read_image
 
 __all__ = [
+    "output_image",
     "plot_history",
     "plot_roc",
     "plot_pr",
@@ -252,7 +252,7 @@ def plot_calibration(
     overstates the risk of malignancy, above it understates it (an overconfident
     model draws a flat S: above on the left, below on the right). Each legend entry carries the curve's
     expected calibration error over ``n_bins`` equal-width bins (whatever the
-    ``strategy``), see :func:`skinlib.calibration.expected_calibration_error`.
+    ``strategy``), see :func:`skinlib.evaluate.expected_calibration_error`.
 
     Without ``ax``, a histogram of the predicted probabilities (``n_bins`` equal
     bins) is drawn on a second, smaller axes below: it shows which points rest on
@@ -474,16 +474,10 @@ def plot_duplicates(
     return fig
 
 
-def _finish_output(config: Preprocess, img: np.ndarray) -> np.ndarray:
-    """The last step's image as :meth:`Preprocess.apply` finishes it (channels, shape check), 2-D if gray."""
-    if img.ndim == 3 and config.channels == 1:
-        img = filters.to_gray(img)
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    shape = (img.shape[0], img.shape[1], 1 if img.ndim == 2 else img.shape[2])
-    if shape != config.output_shape:
-        raise ValueError(f"pipeline {config} produced shape {shape}, expected {config.output_shape}")
-    return img
+def output_image(config: Preprocess, img: np.ndarray) -> np.ndarray:
+    """The last step's image as the model takes it (:meth:`Preprocess.finish`), 2-D if gray: for display."""
+    out = config.finish(img)
+    return out[:, :, 0] if out.shape[2] == 1 else out
 
 
 def _stage_images(config: Preprocess, img: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -495,7 +489,7 @@ def _stage_images(config: Preprocess, img: np.ndarray) -> list[tuple[str, np.nda
     if not config.color and img.ndim == 3:
         img = filters.to_gray(img)  # what read(gray) would have given
     stages = list(config.stages(img))
-    return stages + [("output", _finish_output(config, stages[-1][1]))]
+    return stages + [("output", output_image(config, stages[-1][1]))]
 
 
 def plot_stages(config: Preprocess, images: Sequence[np.ndarray], titles: Sequence[str] | None = None) -> Figure:

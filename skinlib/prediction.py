@@ -25,12 +25,14 @@ import pandas as pd
 from skinlib.calibration import apply_temperature, fit_temperature_shift
 from skinlib.datasets import IMAGE_EXTENSIONS, is_system_file
 from skinlib.evaluate import choose_threshold
+from skinlib.filters import dihedral
 from skinlib.metadata import encode_metadata
 from skinlib.models import keras  # Keras as skinlib.models imports it: quietly
-from skinlib.preprocess import Preprocess, file_stamp, preprocess_dataset
+from skinlib.files import file_stamp
+from skinlib.preprocess import Preprocess, preprocess_dataset
 
 __all__ = [
-    "RunFolderError", "scale_pixels", "dihedral", "predict_arrays", "calibrate_predictions", "calibrate_run",
+    "RunFolderError", "scale_pixels", "predict_arrays", "calibrate_predictions", "calibrate_run",
     "load_run", "image_files", "run_metadata", "run_probabilities", "predict",
 ]
 
@@ -53,23 +55,6 @@ def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
     if faithful:
         return (x // 255).astype(np.float32)
     return x.astype(np.float32) / np.float32(255.0)
-
-
-def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """The ``k``-th (0-7) of the eight flips and quarter turns of images ``x`` (N, H, W, C).
-
-    ``k`` = 0-3 turns by ``k`` quarter turns; 4-7 flips left-right first. A lesion has
-    no up or down, so all eight are equally valid views of it.
-
-    >>> img = np.arange(4).reshape(1, 2, 2, 1)
-    >>> [dihedral(img, k)[0, :, :, 0].tolist() for k in (0, 1, 4)]
-    [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
-    """
-    if not 0 <= k < 8:
-        raise ValueError(f"k must be 0-7 (one of the eight flips and quarter turns), got {k}")
-    if k >= 4:
-        x = x[:, :, ::-1]
-    return np.rot90(x, k % 4, axes=(1, 2))
 
 
 @contextlib.contextmanager
@@ -201,7 +186,7 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     ``config.json`` atomically. The model is untouched; ROC AUC does not change.
     Returns the new calibration entries.
     """
-    from skinlib.preprocess import atomic_write
+    from skinlib.files import atomic_write
 
     path = Path(run_dir)
     model_config = json.loads((path / "config.json").read_text())

@@ -28,7 +28,8 @@ from skinlib.allocator import keep_freed_memory
 from skinlib.datasets import class_weights
 from skinlib.metadata import encode_metadata, fit_metadata
 from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
-from skinlib.prediction import calibrate_predictions, dihedral, predict_arrays, scale_pixels
+from skinlib.filters import dihedral
+from skinlib.prediction import calibrate_predictions, predict_arrays, scale_pixels
 from skinlib.preprocess import PreprocessResult
 
 __all__ = ["train", "set_determinism", "dataset_fingerprint", "AUGMENTATIONS"]
@@ -86,12 +87,12 @@ class _Batches(keras.utils.PyDataset):
             # Lesions have no orientation: any of the 8 flips/quarter turns is as likely.
             rng = np.random.default_rng([self.seed, self.epoch, i, 1])
             turns = rng.integers(0, 4, len(idx))
-            flips = rng.integers(0, 2, len(idx)).astype(bool)
+            flips = rng.integers(0, 2, len(idx))
+            view = turns + 4 * flips  # flip (if drawn) then turn: dihedral's k
             xb = xb.copy()
-            xb[flips] = xb[flips, :, ::-1]
-            for k in (1, 2, 3):
-                sel = turns == k
-                xb[sel] = np.rot90(xb[sel], k, axes=(1, 2))
+            for k in range(1, 8):
+                sel = view == k
+                xb[sel] = dihedral(xb[sel], k)
         if self.photometric is not None:
             xb = keras.ops.convert_to_numpy(self.photometric(xb, training=True))
         inputs = xb if self.metadata is None else {"image": xb, "metadata": self.metadata[idx]}

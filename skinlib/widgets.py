@@ -27,7 +27,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from skinlib import filters
-from skinlib.plots import _finish_output
+from skinlib.plots import output_image
 from skinlib.preprocess import STEPS, Preprocess
 
 __all__ = ["PreprocessTuner", "render_mosaic", "slow_settings"]
@@ -85,7 +85,7 @@ def _template(config: Preprocess) -> list[tuple[str, dict[str, Any], bool]]:
 
 
 def _shrink(img: np.ndarray, max_side: int | None) -> np.ndarray:
-    img = filters._check_uint8(np.asarray(img))
+    img = filters.check_uint8(np.asarray(img))
     if img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
     h, w = img.shape[:2]
@@ -392,7 +392,7 @@ class PreprocessTuner:
             img = memo[key] if key in memo else STEPS[name](img, **params)
             self._memo[i][key] = img
             out.append(img)
-        out.append(_finish_output(config, img))
+        out.append(output_image(config, img))
         return out
 
     def update(self) -> float:

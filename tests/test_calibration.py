@@ -6,7 +6,8 @@ from scipy.special import expit, logit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss, roc_auc_score
 
-from skinlib.calibration import EPSILON, apply_temperature, expected_calibration_error, fit_temperature
+from skinlib.calibration import EPSILON, apply_temperature, fit_temperature
+from skinlib.evaluate import expected_calibration_error
 
 
 def draw(n, seed, sharpness=1.0):

@@ -270,7 +270,7 @@ def brute_force(paths: list[str]) -> dict[tuple[str, str], tuple[float, int]]:
     sigs = [image_signature(skinlib.read_image(p, color=True)) for p in paths]
     h64 = np.stack([s[1] for s in sigs])
     h256 = np.stack([s[2] for s in sigs])
-    n_orient = TRANSFORMS.index("rot270+flip") + 1
+    n_orient = TRANSFORMS.index("flip+rot270") + 1
     crops = range(n_orient, len(TRANSFORMS))
     variants = [(k, 0) for k in range(n_orient)] + [(c, 0) for c in crops] + [(0, c) for c in crops]
     i, j = np.triu_indices(len(paths), 1)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from skinlib.calibration import expected_calibration_error
+from skinlib.evaluate import expected_calibration_error
 from skinlib.evaluate import check_predictions, choose_threshold, compare, conclusion, evaluate
 
 

@@ -15,7 +15,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve  #
 
 from conftest import lesion_image, write_jpeg  # noqa: E402
 from skinlib import Preprocess, read_image  # noqa: E402
-from skinlib.calibration import apply_temperature, expected_calibration_error, fit_temperature  # noqa: E402
+from skinlib.calibration import apply_temperature, fit_temperature  # noqa: E402
+from skinlib.evaluate import expected_calibration_error  # noqa: E402
 from skinlib.plots import (  # noqa: E402
     plot_calibration,
     plot_confusion,

@@ -11,10 +11,11 @@ keras = pytest.importorskip("keras")
 
 import skinlib
 from skinlib import Preprocess
-from skinlib.calibration import expected_calibration_error
+from skinlib.evaluate import expected_calibration_error
 from skinlib.filters import color_constancy
 from skinlib.models import RECIPES, build_model, build_v3
-from skinlib.prediction import dihedral, predict, predict_arrays
+from skinlib.filters import dihedral
+from skinlib.prediction import predict, predict_arrays
 from skinlib.training import train
 
 
