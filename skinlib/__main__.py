@@ -99,7 +99,11 @@ IMAGE_KEYS = ("path", "image_id", "image_name", "file", "image")
 
 
 def _metadata_table(csv: Path, files: list[Path]):
-    """The images as a table with their metadata, matched by the CSV's image column."""
+    """The images as a table with their metadata, matched by the CSV's image column.
+
+    The matched rows are cleaned by :func:`skinlib.datasets.patient_metadata`: an age that
+    is not a number is a ``ValueError`` naming the CSV, the image and the value.
+    """
     import pandas as pd
 
     from skinlib.datasets import patient_metadata
@@ -112,7 +116,6 @@ def _metadata_table(csv: Path, files: list[Path]):
     if key is None:
         raise ValueError(f"{csv}: no column naming the images; expected one of {', '.join(IMAGE_KEYS)}, "
                          f"found {', '.join(map(str, meta.columns))}")
-    meta = patient_metadata(meta)
     names = meta[key].astype(str)
     stems = names.map(lambda v: Path(v).stem)
     by_name = dict(zip(stems, meta.index))
@@ -125,7 +128,9 @@ def _metadata_table(csv: Path, files: list[Path]):
     missing = [str(f) for f, r in zip(files, rows) if r is None]
     if missing:
         raise ValueError(f"{csv}: no row for {missing[0]}" + (f" and {len(missing) - 1} more images" if len(missing) > 1 else ""))
-    return meta.loc[rows].reset_index(drop=True).assign(path=[str(f) for f in files])
+    # Only the rows of the images predicted are cleaned: a bad age elsewhere in the CSV is not their concern.
+    table = patient_metadata(meta.loc[rows].reset_index(drop=True), source=csv, image_column=key)
+    return table.assign(path=[str(f) for f in files])
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -134,11 +139,11 @@ def _predict(args: argparse.Namespace) -> int:
     from skinlib.prediction import RunFolderError, image_files, predict
 
     try:
-        images = args.images
-        if args.metadata is not None:
-            images = _metadata_table(args.metadata, image_files(args.images))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            images = args.images
+            if args.metadata is not None:
+                images = _metadata_table(args.metadata, image_files(args.images))
             table = predict(args.run, images)
     except (RunFolderError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ __all__ = [
     "class_weights",
     "patient_metadata",
     "is_system_file",
+    "AGE_RANGE",
     "LAYOUTS",
     "IMAGE_EXTENSIONS",
 ]
@@ -204,53 +205,119 @@ def _find_image(folders: list[Path], stem: str) -> Path:
 # --------------------------------------------------------------------------- patient metadata
 
 
+#: Ages (years) outside this range are codes for "unknown" (999, -1) or typos: treated as missing, with a warning.
+AGE_RANGE = (0.0, 120.0)
+#: Columns that name a row's image, in the order :func:`patient_metadata` looks for one to quote in errors.
+IMAGE_COLUMNS = ("image_name", "image_id", "path", "file", "image")
+
+
 def _metadata_text(values: pd.Series) -> pd.Series:
-    """Lower-cased, stripped strings; the words of MISSING_WORDS become NaN."""
+    """Lower-cased, stripped strings; missing values and the words of MISSING_WORDS become NaN."""
     text = values.astype(str).str.strip().str.lower()
-    return text.where(~text.isin(MISSING_WORDS), np.nan).astype(object)
+    return text.where(~(text.isin(MISSING_WORDS) | values.isna()), np.nan).astype(object)
 
 
-def _add_patient_metadata(df: pd.DataFrame, meta: pd.DataFrame, layout: str) -> None:
+def _clean_age(values: pd.Series, column: str, where: str, images: pd.Series | None) -> np.ndarray:
+    """Ages as floats: missing words become NaN, ages outside :data:`AGE_RANGE` NaN with a warning.
+
+    A value that is present but not a number raises :class:`DatasetError` naming
+    ``where`` (the file), the image of its row and the value.
+    """
+    text = _metadata_text(values)
+    numbers = pd.to_numeric(text, errors="coerce").astype(float)
+    bad = np.flatnonzero(numbers.isna().to_numpy() & text.notna().to_numpy())
+    if bad.size:
+        i = int(bad[0])
+        row = f"image {str(images.iloc[i])!r}" if images is not None else f"row {i + 1}"
+        more = f" ({bad.size - 1} more row(s) like it)" if bad.size > 1 else ""
+        raise DatasetError(
+            f"{where}: {row} has age {str(values.iloc[i]).strip()!r} in column {column!r}, not a number{more}; "
+            f"expected an age in years, or blank or 'unknown' when not recorded"
+        )
+    ages = numbers.to_numpy(copy=True)
+    low, high = AGE_RANGE
+    outside = ~np.isnan(ages) & ~((ages >= low) & (ages <= high))
+    if outside.any():
+        examples = ", ".join(f"{v:g}" for v in sorted(set(ages[outside].tolist()))[:3])
+        warnings.warn(
+            f"{where}: {int(outside.sum())} age(s) in column {column!r} outside {low:g}-{high:g} years "
+            f"({examples}) treated as missing (999 and -1 are common codes for 'unknown')",
+            stacklevel=4,
+        )
+        ages[outside] = np.nan
+    return ages
+
+
+def _clean_metadata(
+    table: pd.DataFrame, sources: dict[str, str], where: str, images: pd.Series | None
+) -> dict[str, np.ndarray]:
+    """The common metadata columns of ``table``: {name: cleaned values} for each (name, source column) of ``sources``.
+
+    The one cleaning of :func:`load_dataset` and :func:`patient_metadata`: ``age``
+    through :func:`_clean_age` (a number of years, or NaN), other columns lower-cased
+    and stripped strings, the words of :data:`MISSING_WORDS` NaN.
+
+    >>> out = _clean_metadata(pd.DataFrame({"a": ["45", "Unknown"], "s": [" Back", ""]}),
+    ...                       {"age": "a", "site": "s"}, "m.csv", None)
+    >>> out["age"].tolist()[0], out["site"].tolist()
+    (45.0, ['back', nan])
+    """
+    out = {}
+    for name, source in sources.items():
+        if name == "age":
+            out[name] = _clean_age(table[source], source, where, images)
+        else:
+            out[name] = _metadata_text(table[source]).to_numpy()
+    return out
+
+
+def _add_patient_metadata(df: pd.DataFrame, meta: pd.DataFrame, layout: str, csv: Path, image_column: str) -> None:
     """Add ``age`` (float), ``sex`` and ``site`` from the layout's CSV columns, in place.
 
     A common column whose source column the CSV lacks is not added. ``age`` and
     ``sex`` replace same-named CSV columns (HAM10000 ``age``, ``sex``); every other
     CSV column (``localization``, ``age_approx``...) stays as read.
     """
-    for name, source in METADATA_SOURCES[layout].items():
-        if source not in meta.columns:
-            continue
-        text = _metadata_text(meta[source])
-        if name == "age":
-            # Ages that are not numbers ("unknown", blank, typos) are missing, not errors.
-            df[name] = pd.to_numeric(text, errors="coerce").astype(float).to_numpy()
-        else:
-            df[name] = text.to_numpy()
+    sources = {name: source for name, source in METADATA_SOURCES[layout].items() if source in meta.columns}
+    for name, values in _clean_metadata(meta, sources, str(csv), meta[image_column]).items():
+        df[name] = values
 
 
-def patient_metadata(table: pd.DataFrame) -> pd.DataFrame:
+def patient_metadata(
+    table: pd.DataFrame, *, source: str | os.PathLike | None = None, image_column: str | None = None
+) -> pd.DataFrame:
     """A copy of ``table`` with ``age``, ``sex`` and ``site`` under the common names.
 
     Each is taken from the first column present among its names in the layouts of
     :data:`METADATA_SOURCES` (``site``: ``site``, ``localization``, then
     ``anatom_site_general_challenge``; ``age``: ``age``, then ``age_approx``), and
-    cleaned as :func:`load_dataset` does: strings lower-cased and stripped, blank or
-    ``"unknown"`` as NaN, ages as numbers. For a metadata CSV made outside
-    :func:`load_dataset`, such as the one ``python -m skinlib predict --metadata``
-    reads.
+    cleaned as :func:`load_dataset` does: strings lower-cased and stripped, blank,
+    ``"unknown"`` and the other words of :data:`MISSING_WORDS` (any case) as NaN,
+    ages as numbers. An age that is present but not a number (``"abc"``) raises
+    :class:`DatasetError` naming ``source`` (the file the table was read from), the
+    row's image (from ``image_column``, default the first of :data:`IMAGE_COLUMNS`
+    present) and the value; an age outside :data:`AGE_RANGE` (0-120 years: 999 and -1
+    are common codes for "unknown") becomes NaN with a warning that counts them and
+    names the column. For a metadata CSV made outside :func:`load_dataset`, such as the
+    one ``python -m skinlib predict --metadata`` reads.
 
     >>> t = patient_metadata(pd.DataFrame({"age_approx": ["45", ""], "localization": [" Back", "unknown"]}))
     >>> t["age"].tolist()[0], t["site"].tolist()
     (45.0, ['back', nan])
     """
     out = table.copy()
+    sources = {}
     for name in ("age", "sex", "site"):
-        names = [name] + [sources[name] for sources in METADATA_SOURCES.values() if sources[name] != name]
-        source = next((c for c in names if c in table.columns), None)
-        if source is None:
-            continue
-        text = _metadata_text(table[source])
-        out[name] = pd.to_numeric(text, errors="coerce").astype(float).to_numpy() if name == "age" else text.to_numpy()
+        names = [name] + [layout[name] for layout in METADATA_SOURCES.values() if layout[name] != name]
+        column = next((c for c in names if c in table.columns), None)
+        if column is not None:
+            sources[name] = column
+    if image_column is None:
+        image_column = next((c for c in IMAGE_COLUMNS if c in table.columns), None)
+    images = table[image_column] if image_column is not None else None
+    where = str(source) if source is not None else "metadata table"
+    for name, values in _clean_metadata(table, sources, where, images).items():
+        out[name] = values
     return out
 
 
@@ -274,7 +341,7 @@ def _load_isic2020(root: Path) -> pd.DataFrame:
     for col in meta.columns:
         if col not in ("target",):
             df[col] = meta[col].to_numpy()
-    _add_patient_metadata(df, meta, "isic2020")
+    _add_patient_metadata(df, meta, "isic2020", csv, "image_name")
     _unlisted(folder, set(meta["image_name"]), csv, skipped)
     return _finish(df, skipped, root, "isic2020")
 
@@ -309,7 +376,7 @@ def _load_ham10000(root: Path) -> pd.DataFrame:
     )
     for col in meta.columns:
         df[col] = meta[col].to_numpy()
-    _add_patient_metadata(df, meta, "ham10000")
+    _add_patient_metadata(df, meta, "ham10000", csv, "image_id")
     listed = set(meta["image_id"])
     for folder in folders:
         _unlisted(folder, listed, csv, skipped)
@@ -392,9 +459,14 @@ def load_dataset(path: str | os.PathLike) -> pd.DataFrame:
     The CSV layouts also get patient metadata under common names
     (:data:`METADATA_SOURCES`): ``age`` (float), ``sex`` and ``site`` (the body
     site: HAM10000 ``localization``, ISIC 2020 ``anatom_site_general_challenge``),
-    strings lower-cased and stripped, blank or ``"unknown"`` as NaN. The source
-    columns stay as read, except that HAM10000's own ``age`` and ``sex`` are the
-    ones replaced. Class-folder datasets have no metadata columns.
+    strings lower-cased and stripped, blank, ``"unknown"`` and the other words of
+    :data:`MISSING_WORDS` (any case) as NaN. An age that is present but not a number
+    (``"abc"``, ``"45 years"``) raises :class:`DatasetError` naming the CSV, the
+    row's image and the value: a typo must not quietly become a missing age. An age
+    outside :data:`AGE_RANGE` (0-120 years; 999 and -1 are common codes for
+    "unknown") is treated as missing, with a warning that counts such ages and names
+    the column. The source columns stay as read, except that HAM10000's own ``age``
+    and ``sex`` are the ones replaced. Class-folder datasets have no metadata columns.
 
     Bad files (missing, empty, not an image, listed twice, not listed) are skipped
     and reported: a warning, and the table ``skipped_files(df)``. A folder in no
