@@ -14,9 +14,11 @@ Public API::
     RunConfig                                                               # one run's settings
     fit_metadata, encode_metadata, check_metadata_columns                   # patient metadata as inputs
     build_model, build_v1, build_v2, build_v3                               # the models
-    train, predict, predict_arrays, load_run, scale_pixels                  # training and prediction
-    evaluate, choose_threshold, compare, conclusion, load_predictions       # metrics
-    expected_calibration_error, fit_temperature(_shift), apply_temperature  # calibration
+    Run, RunFolderError, load_run, load_predictions                         # run folders
+    train, predict, predict_arrays, scale_pixels                            # training and prediction
+    evaluate, choose_threshold, expected_calibration_error                  # metrics
+    compare, conclusion                                                     # result tables
+    fit_temperature(_shift), apply_temperature, calibrate_run               # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
 TensorFlow loads on first use of the model functions, not on ``import skinlib``.
@@ -25,8 +27,8 @@ TensorFlow loads on first use of the model functions, not on ``import skinlib``.
 from skinlib import filters
 from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
-from skinlib.calibration import apply_temperature, fit_temperature, fit_temperature_shift
-from skinlib.evaluate import choose_threshold, compare, conclusion, evaluate, expected_calibration_error, load_predictions
+from skinlib.calibration import apply_temperature, calibrate_run, fit_temperature, fit_temperature_shift
+from skinlib.evaluate import choose_threshold, evaluate, expected_calibration_error
 from skinlib.datasets import (
     DatasetError,
     class_weights,
@@ -39,6 +41,8 @@ from skinlib.duplicates import find_duplicates
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
 from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult, preprocess_dataset, read_image
+from skinlib.results import compare, conclusion
+from skinlib.runs import Run, RunFolderError, load_predictions, load_run
 from skinlib.sample import make_sample
 
 __version__ = "0.1.0"
@@ -51,12 +55,10 @@ _LAZY = {
     "build_v2": "skinlib.models",
     "build_v3": "skinlib.models",
     "predict_arrays": "skinlib.prediction",
-    "calibrate_run": "skinlib.prediction",
     "gradcam": "skinlib.explain",
     "occlusion_map": "skinlib.explain",
     "train": "skinlib.training",
     "predict": "skinlib.prediction",
-    "load_run": "skinlib.prediction",
     "scale_pixels": "skinlib.prediction",
     "cross_validate": "skinlib.crossval",
     "assign_folds": "skinlib.crossval",
@@ -98,6 +100,10 @@ __all__ = [
     "compare",
     "conclusion",
     "load_predictions",
+    "load_run",
+    "Run",
+    "RunFolderError",
+    "calibrate_run",
     "expected_calibration_error",
     "fit_temperature",
     "fit_temperature_shift",

@@ -23,13 +23,19 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from skinlib.evaluate import check_predictions, check_probabilities
+from skinlib.evaluate import check_predictions, check_probabilities, choose_threshold
+from skinlib.runs import Run, rewrite_run
 
-__all__ = ["fit_temperature", "fit_temperature_shift", "apply_temperature", "EPSILON"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["calibrate_predictions", "calibrate_run", "fit_temperature", "fit_temperature_shift", "apply_temperature", "EPSILON"]
 
 #: Probabilities are clipped to ``[EPSILON, 1 - EPSILON]`` before taking their logit,
 #: so that a 0 or a 1 gives a finite logit.
@@ -156,3 +162,71 @@ def apply_temperature(y_prob, temperature: float, shift: float = 0.0) -> np.ndar
     from scipy import special
 
     return special.expit(_logits(y_prob) / float(temperature) + float(shift))
+
+
+def calibrate_predictions(preds: "pd.DataFrame", calibrate: bool = True) -> dict[str, Any]:
+    """Fit the calibration and the threshold on the validation rows of a run's predictions.
+
+    Parameters
+    ----------
+    preds : pandas.DataFrame
+        ``fold``, ``label`` and ``probability_uncalibrated`` columns; its
+        ``probability`` column is set (in place) to the calibrated probabilities.
+    calibrate : bool
+        ``False`` keeps the probabilities uncalibrated and only chooses the threshold.
+
+    Returns
+    -------
+    dict
+        The run config entries ``temperature``, ``shift``, ``calibration``,
+        ``threshold`` (Youden's J on the calibrated validation probabilities) and
+        ``threshold_rule``.
+    """
+    val_mask = (preds["fold"] == "val").to_numpy()
+    y, raw = preds["label"].to_numpy()[val_mask], preds["probability_uncalibrated"].to_numpy()[val_mask]
+    temperature, shift = 1.0, 0.0
+    # Both classes are needed, and predictions that differ (an "as published" model
+    # answers the same for every image: there is nothing to rescale).
+    if calibrate and len(np.unique(y)) == 2 and np.ptp(raw) > 1e-9:
+        temperature, shift = fit_temperature_shift(y, raw)
+    preds["probability"] = apply_temperature(preds["probability_uncalibrated"].to_numpy(), temperature, shift)
+    val = preds[val_mask]
+    return {
+        "temperature": temperature,
+        "shift": shift,
+        "calibration": ("temperature and shift of the logit fitted on the validation fold"
+                        if (temperature, shift) != (1.0, 0.0) else "none"),
+        "threshold": choose_threshold(val["label"], val["probability"]) if len(val) else 0.5,
+        "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
+    }
+
+
+def calibrate_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Refit a run's calibration and threshold on its validation fold, in place.
+
+    For run folders written before runs fitted a shift: reads ``predictions.csv``
+    (its ``probability_uncalibrated``, or ``probability`` for older runs), fits a
+    temperature and shift on the validation rows, recomputes the calibrated
+    probabilities and the threshold, and replaces ``predictions.csv`` and
+    ``config.json`` together (:func:`skinlib.runs.rewrite_run`). The model is
+    untouched; ROC AUC does not change.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        A complete run folder.
+
+    Returns
+    -------
+    dict
+        The new calibration entries.
+    """
+    run = Run(run_dir)
+    config = dict(run.config)
+    preds = run.predictions()
+    if "probability_uncalibrated" not in preds:
+        preds["probability_uncalibrated"] = preds["probability"]
+    entries = calibrate_predictions(preds, True)
+    config.update(entries, calibrate=True)
+    rewrite_run(run, predictions=preds, config=config)
+    return entries

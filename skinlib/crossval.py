@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from skinlib.datasets import split_dataset
-from skinlib.evaluate import evaluate, load_predictions
+from skinlib.evaluate import evaluate
 from skinlib.leakage import merge_groups
 from skinlib.files import atomic_write
 from skinlib.preprocess import Preprocess, PreprocessResult, preprocess_dataset
-from skinlib.training import dataset_fingerprint, train
+from skinlib.runs import Run, dataset_fingerprint, fold_dir
+from skinlib.training import train
 
 __all__ = ["assign_folds", "cross_validate", "FoldRunMismatch", "FOLD_METRICS"]
 
@@ -87,8 +88,8 @@ def _fold_rows(rows: pd.DataFrame, test_fold: np.ndarray, k: int, val_size: floa
     return out
 
 
-def _check_existing(fold_dir: Path, rows: pd.DataFrame, model_name: str, config: Preprocess | None) -> None:
-    saved = json.loads((fold_dir / "config.json").read_text())
+def _check_existing(run: Run, rows: pd.DataFrame, model_name: str, config: Preprocess | None) -> None:
+    saved = run.config
     problems = []
     if saved.get("dataset_fingerprint") != dataset_fingerprint(rows):
         problems.append("another split or dataset")
@@ -98,7 +99,7 @@ def _check_existing(fold_dir: Path, rows: pd.DataFrame, model_name: str, config:
         problems.append("another preprocessing")
     if problems:
         raise FoldRunMismatch(
-            f"{fold_dir}: this fold's run folder holds a run of {', '.join(problems)}; "
+            f"{run.path}: this fold's run folder holds a run of {', '.join(problems)}; "
             "delete it or choose another run_dir"
         )
 
@@ -170,14 +171,14 @@ def cross_validate(
         records = {}
         for k in tqdm(chosen, desc="cross-validate", unit="fold", disable=not progress):
             fold_rows = _fold_rows(rows, test_fold, k, val_size, seed, duplicates)
-            fold_dir = base / f"fold{k}"
-            if (fold_dir / "config.json").is_file():
-                _check_existing(fold_dir, fold_rows, model, data.config)
+            run = Run(fold_dir(base, k))
+            if run.complete:
+                _check_existing(run, fold_rows, model, data.config)
             else:
                 fold_data = PreprocessResult(data.x, data.y, fold_rows, data.skipped, data.cache_path,
                                              data.from_cache, data.config)
-                train(model, fold_data, seed=seed, run_dir=fold_dir, progress=None, **train_kwargs)
-            records[k] = _fold_metrics(fold_dir)
+                train(model, fold_data, seed=seed, run_dir=run.path, progress=None, **train_kwargs)
+            records[k] = _fold_metrics(run)
     per_fold = pd.DataFrame.from_dict(records, orient="index")[FOLD_METRICS].astype(float)
     per_fold.index = per_fold.index.astype(str)
     out = pd.concat([per_fold, per_fold.mean().to_frame("mean").T, per_fold.std(ddof=1).to_frame("sd").T])
@@ -194,9 +195,8 @@ def cross_validate(
     return out
 
 
-def _fold_metrics(fold_dir: Path) -> dict:
-    config = json.loads((fold_dir / "config.json").read_text())
-    preds = load_predictions(fold_dir)
+def _fold_metrics(run: Run) -> dict:
+    config, preds = run.config, run.predictions()
     test = preds[preds["fold"] == "test"]
     m = evaluate(test["label"], test["probability"], threshold=config["threshold"], n_bootstrap=0)
     counts = preds["fold"].value_counts()

@@ -9,16 +9,12 @@ this module only gathers them. Fixing calibration is :mod:`skinlib.calibration`'
 from __future__ import annotations
 
 import numbers
-import os
 import warnings
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["evaluate", "choose_threshold", "compare", "load_predictions", "conclusion", "check_predictions",
-           "check_probabilities", "expected_calibration_error"]
+__all__ = ["evaluate", "choose_threshold", "check_predictions", "check_probabilities", "expected_calibration_error"]
 
 
 def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
@@ -205,77 +201,3 @@ def evaluate(
         "ece": ece,
         "confusion": cm,
     }
-
-
-def load_predictions(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """The ``predictions.csv`` a training run wrote: path, fold, label, probability."""
-    path = Path(run_dir) / "predictions.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no predictions in this run folder (was it written by skinlib.train?)")
-    return pd.read_csv(path)
-
-
-def compare(runs: Mapping[str, Any], fold: str = "test", **kwargs) -> pd.DataFrame:
-    """One row per run: the metrics of :func:`evaluate`, ready for a notebook table.
-
-    ``runs`` maps a run's name to a metrics dict (from :func:`evaluate`) or to a run
-    folder written by :func:`skinlib.train`; for a folder, ``fold``'s predictions
-    are evaluated at the threshold the run chose on its validation fold.
-    """
-    import json
-
-    rows = []
-    for name, run in runs.items():
-        if isinstance(run, Mapping):
-            m = dict(run)
-        else:
-            run_dir = Path(run)
-            preds = load_predictions(run_dir)
-            config = json.loads((run_dir / "config.json").read_text())
-            part = preds[preds["fold"] == fold]
-            m = evaluate(part["label"], part["probability"], threshold=config.get("threshold", 0.5), **kwargs)
-        m.pop("confusion", None)
-        rows.append({"run": name, **m})
-    return pd.DataFrame(rows).set_index("run")
-
-
-def _verdict(row: pd.Series) -> str:
-    low, high = row["roc_auc_low"], row["roc_auc_high"]
-    if np.isnan(row["roc_auc"]):
-        return "cannot be judged (one class only in this set)"
-    if np.isnan(low):
-        return f"ROC AUC {row['roc_auc']:.2f} (no interval)"
-    if low <= 0.5 <= high:
-        return f"is indistinguishable from chance (ROC AUC {row['roc_auc']:.2f}, 95% CI {low:.2f}-{high:.2f})"
-    side = "better" if low > 0.5 else "worse"
-    return f"ranks images {side} than chance (ROC AUC {row['roc_auc']:.2f}, 95% CI {low:.2f}-{high:.2f})"
-
-
-def conclusion(table: pd.DataFrame) -> str:
-    """A short conclusion, in Markdown, computed from a :func:`compare` table.
-
-    For each run: whether it beats chance (its ROC AUC interval excludes 0.5), its
-    balanced accuracy, and how its accuracy compares with always answering the
-    majority class. Then, for the best run by ROC AUC, whether its interval
-    separates it from each other run. Nothing in it is written by hand.
-    """
-    lines = []
-    for name, row in table.iterrows():
-        gap = row["accuracy"] - row["majority_accuracy"]
-        lines.append(
-            f"- **{name}** {_verdict(row)}; balanced accuracy {row['balanced_accuracy']:.2f} "
-            f"(sensitivity {row['sensitivity']:.2f}, specificity {row['specificity']:.2f}); "
-            f"accuracy {row['accuracy']:.2f} against {row['majority_accuracy']:.2f} for always answering "
-            f"the majority class ({'+' if gap >= 0 else '-'}{abs(gap):.2f})."
-        )
-    ranked = table.dropna(subset=["roc_auc"]).sort_values("roc_auc", ascending=False)
-    if len(ranked) >= 2:
-        best_name, best = ranked.index[0], ranked.iloc[0]
-        for name, row in ranked.iloc[1:].iterrows():
-            if best["roc_auc_low"] > row["roc_auc_high"]:
-                how = "clearly better than"
-            else:
-                how = "ahead of, but its interval overlaps,"
-            lines.append(f"- **{best_name}** is {how} **{name}** "
-                         f"(ROC AUC {best['roc_auc']:.2f} vs {row['roc_auc']:.2f}).")
-    return "\n".join(lines)

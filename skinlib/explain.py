@@ -23,14 +23,20 @@ image is explained.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
 from skinlib.models import keras  # Keras as skinlib.models imports it: quietly
+from skinlib.prediction import run_metadata, run_probabilities, scale_pixels
+from skinlib.preprocess import Preprocess
+from skinlib.runs import load_run
 
-__all__ = ["last_conv_layer", "gradcam", "occlusion_map"]
+__all__ = ["last_conv_layer", "gradcam", "occlusion_map", "explain_run", "Explained"]
 
 # Layers that only shrink, mask or perturb what the layer before them computed: the
 # layer before them is a finer map of the same thing, so the default skips them.
@@ -355,3 +361,75 @@ def occlusion_map(
     for k, (r, q) in enumerate(spots[1:]):
         maps[:, r : r + patch, q : q + patch] += drops[:, k, None, None]
     return (maps / coverage).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Explained:
+    """What :func:`explain_run` found: a map and a probability per image file."""
+
+    paths: list[Path]
+    maps: np.ndarray
+    probabilities: np.ndarray
+    method: str
+    preprocess: Preprocess
+
+
+def explain_run(
+    run: str | os.PathLike,
+    images: str | os.PathLike | Sequence[str | os.PathLike] | Any,
+    *,
+    metadata: Any = None,
+    method: str | None = None,
+) -> Explained:
+    """Explain a run's predictions for image files: its maps and its probabilities.
+
+    Each file goes through the run's :class:`~skinlib.Preprocess` and pixel scaling,
+    as :func:`skinlib.predict` does, and is explained with ``method``.
+
+    Parameters
+    ----------
+    run : str or path-like
+        A run folder.
+    images : path, sequence of paths, or pandas.DataFrame
+        Image files, or a table with a ``path`` column (from :func:`skinlib.load_dataset`):
+        for a run trained with metadata, its metadata columns are encoded as the run stored.
+    metadata : array-like, optional
+        Already encoded metadata ``(N, k)``, one row per image, instead of a table's columns.
+    method : {"gradcam", "occlusion", None}
+        :func:`gradcam` or :func:`occlusion_map`; ``None`` picks Grad-CAM for inputs of
+        32 pixels or more (v3), occlusion for the 28x28 models.
+
+    Returns
+    -------
+    Explained
+        ``paths``, ``maps`` (N, H, W) at the model input's resolution,
+        ``probabilities`` (the run's, with its test-time augmentation and
+        calibration), the ``method`` used and the run's ``preprocess``.
+
+    Raises
+    ------
+    skinlib.ImageReadError
+        Naming a file that cannot be read.
+    """
+    import pandas as pd
+
+    table = images if isinstance(images, pd.DataFrame) else None
+    if table is not None:
+        paths = [Path(p) for p in table["path"]]
+    else:
+        paths = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
+    if not paths:
+        raise ValueError("explaining needs at least one image file")
+    if method not in (None, "gradcam", "occlusion"):
+        raise ValueError(f"method must be 'gradcam', 'occlusion' or None (chosen by input size), got {method!r}")
+    model, config, preprocess = load_run(run)
+    metadata = run_metadata(config, table, metadata)
+    raw_images = np.stack([preprocess.load(p) for p in paths])
+    x = scale_pixels(raw_images, bool(config.get("faithful", False)))
+    if method is None:
+        method = "gradcam" if min(x.shape[1:3]) >= 32 else "occlusion"
+    explain = gradcam if method == "gradcam" else occlusion_map
+    maps = explain(model, x, metadata=metadata)  # also checks metadata against the model's inputs
+    probabilities = run_probabilities(model, config, raw_images,
+                                      metadata=None if metadata is None else np.asarray(metadata, np.float32))
+    return Explained(paths, maps, probabilities, method, preprocess)

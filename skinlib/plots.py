@@ -578,47 +578,52 @@ def plot_gradcam(
 
     >>> fig = plot_gradcam("runs/sample/v2", ["lesion1.jpg", "lesion2.jpg"])  # doctest: +SKIP
     """
-    import cv2
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    # TensorFlow loads here, on first use, not when skinlib.plots is imported.
-    from skinlib.explain import gradcam, occlusion_map
-    from skinlib.prediction import load_run, run_metadata, run_probabilities, scale_pixels
-
-    table = images if isinstance(images, pd.DataFrame) else None
-    if table is not None:
-        paths = [Path(p) for p in table["path"]]
-    else:
-        paths = [Path(images)] if isinstance(images, (str, os.PathLike)) else [Path(p) for p in images]
-    if not paths:
-        raise ValueError("plot_gradcam needs at least one image file")
-    if titles is not None and len(titles) != len(paths):
-        raise ValueError(f"{len(titles)} titles for {len(paths)} images")
-    if method not in (None, "gradcam", "occlusion"):
-        raise ValueError(f"method must be 'gradcam', 'occlusion' or None (chosen by input size), got {method!r}")
+    if titles is not None and not isinstance(images, pd.DataFrame):
+        count = 1 if isinstance(images, (str, os.PathLike)) else len(images)
+        if len(titles) != count:
+            raise ValueError(f"{len(titles)} titles for {count} images")
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if ncols < 1:
         raise ValueError(f"ncols must be at least 1, got {ncols}")
+    # TensorFlow loads here, on first use, not when skinlib.plots is imported.
+    from skinlib.explain import explain_run
 
-    model, config, preprocess = load_run(run)
-    metadata = run_metadata(config, table, metadata)
-    raw_images = np.stack([preprocess.load(p) for p in paths])
-    x = scale_pixels(raw_images, bool(config.get("faithful", False)))
-    if method is None:
-        method = "gradcam" if min(x.shape[1:3]) >= 32 else "occlusion"
-    explain = gradcam if method == "gradcam" else occlusion_map
-    maps = explain(model, x, metadata=metadata)  # also checks metadata against the model's inputs
-    probs = run_probabilities(model, config, raw_images,
-                              metadata=None if metadata is None else np.asarray(metadata, np.float32))
+    explained = explain_run(run, images, metadata=metadata, method=method)
+    if titles is not None and len(titles) != len(explained.paths):
+        raise ValueError(f"{len(titles)} titles for {len(explained.paths)} images")
+    return _draw_heat_maps(explained, alpha=alpha, titles=titles, ncols=ncols)
 
-    if method == "gradcam":
-        cmap, norm, label = "jet", Normalize(0.0, 1.0), "Grad-CAM (0 to 1 per image)"
-    else:
-        lim = float(np.abs(maps).max()) or 1e-3
-        cmap, norm, label = "RdBu_r", Normalize(-lim, lim), "drop in p when hidden"
+
+def _heat_map_scale(explained) -> tuple[str, Any, str]:
+    """Colormap, normalisation and colour-bar label of Grad-CAM (0 to 1) or occlusion maps (signed)."""
+    from matplotlib.colors import Normalize
+
+    if explained.method == "gradcam":
+        return "jet", Normalize(0.0, 1.0), "Grad-CAM (0 to 1 per image)"
+    lim = float(np.abs(explained.maps).max()) or 1e-3
+    return "RdBu_r", Normalize(-lim, lim), "drop in p when hidden"
+
+
+def _shown_image(preprocess: Preprocess, path: Path) -> np.ndarray:
+    """What a heat map is drawn over: the file (or the crop the model saw), at most 512 pixels."""
+    import cv2
+
     crop = "crop_to_lesion" in preprocess.step_names()
+    shown = _cropped_view(preprocess, path) if crop else read_image(path, color=True)
+    if max(shown.shape[:2]) > 512:  # a 6000x4000 photograph needs no more on a 2.6-inch panel
+        scale = 512 / max(shown.shape[:2])
+        size = (max(1, round(shown.shape[1] * scale)), max(1, round(shown.shape[0] * scale)))
+        shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA)
+    return shown
+
+
+def _draw_heat_maps(explained, *, alpha: float, titles: Sequence[str] | None, ncols: int) -> Figure:
+    import cv2
+    from matplotlib.cm import ScalarMappable
+
+    cmap, norm, label = _heat_map_scale(explained)
+    paths = explained.paths
     rows, cols = -(-len(paths) // ncols), min(ncols, len(paths))
     fig = Figure(figsize=(2.6 * cols + 0.9, 2.8 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -626,16 +631,12 @@ def plot_gradcam(
         ax.remove()
     panels = list(axes[: len(paths)])
     for i, (ax, path) in enumerate(zip(panels, paths)):
-        shown = _cropped_view(preprocess, path) if crop else read_image(path, color=True)
-        if max(shown.shape[:2]) > 512:  # a 6000x4000 photograph needs no more on a 2.6-inch panel
-            scale = 512 / max(shown.shape[:2])
-            size = (max(1, round(shown.shape[1] * scale)), max(1, round(shown.shape[0] * scale)))
-            shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA)
+        shown = _shown_image(explained.preprocess, path)
         h, w = shown.shape[:2]
         _show(ax, shown)
-        heat = cv2.resize(maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
+        heat = cv2.resize(explained.maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
         ax.imshow(heat, cmap=cmap, norm=norm, alpha=alpha, gid="heatmap")
         name = path.name if titles is None else str(titles[i])
-        ax.set_title(f"{name}\np={probs[i]:.2f}", fontsize=8)
+        ax.set_title(f"{name}\np={explained.probabilities[i]:.2f}", fontsize=8)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=panels, shrink=0.8, label=label)
     return fig

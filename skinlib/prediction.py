@@ -22,23 +22,16 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from skinlib.calibration import apply_temperature, fit_temperature_shift
+from skinlib.calibration import apply_temperature
 from skinlib.datasets import IMAGE_EXTENSIONS, is_system_file
-from skinlib.evaluate import choose_threshold
 from skinlib.filters import dihedral
 from skinlib.metadata import encode_metadata
 from skinlib.models import keras  # Keras as skinlib.models imports it: quietly
 from skinlib.files import file_stamp
 from skinlib.preprocess import Preprocess, preprocess_dataset
+from skinlib.runs import Run
 
-__all__ = [
-    "RunFolderError", "scale_pixels", "predict_arrays", "calibrate_predictions", "calibrate_run",
-    "load_run", "image_files", "run_metadata", "run_probabilities", "predict",
-]
-
-class RunFolderError(ValueError):
-    """A run folder is missing a file or holds something unexpected."""
-
+__all__ = ["scale_pixels", "predict_arrays", "image_files", "run_metadata", "run_probabilities", "predict"]
 
 def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
     """uint8 pixels to float32 model inputs in [0, 1].
@@ -148,86 +141,6 @@ def predict_arrays(
     return total / len(views)
 
 
-def calibrate_predictions(preds: pd.DataFrame, calibrate: bool = True) -> dict[str, Any]:
-    """Fit the calibration and the threshold on the validation rows of ``preds``.
-
-    ``preds`` has ``fold``, ``label`` and ``probability_uncalibrated`` columns; its
-    ``probability`` column is set (in place) to the calibrated probabilities.
-    ``calibrate=False`` keeps them uncalibrated and only chooses the threshold.
-    Returns the run config entries: ``temperature``, ``shift``, ``calibration``,
-    ``threshold`` and ``threshold_rule``.
-    """
-    val_mask = (preds["fold"] == "val").to_numpy()
-    y, raw = preds["label"].to_numpy()[val_mask], preds["probability_uncalibrated"].to_numpy()[val_mask]
-    temperature, shift = 1.0, 0.0
-    # Both classes are needed, and predictions that differ (an "as published" model
-    # answers the same for every image: there is nothing to rescale).
-    if calibrate and len(np.unique(y)) == 2 and np.ptp(raw) > 1e-9:
-        temperature, shift = fit_temperature_shift(y, raw)
-    preds["probability"] = apply_temperature(preds["probability_uncalibrated"].to_numpy(), temperature, shift)
-    val = preds[val_mask]
-    return {
-        "temperature": temperature,
-        "shift": shift,
-        "calibration": ("temperature and shift of the logit fitted on the validation fold"
-                        if (temperature, shift) != (1.0, 0.0) else "none"),
-        "threshold": choose_threshold(val["label"], val["probability"]) if len(val) else 0.5,
-        "threshold_rule": "Youden's J on the validation fold" if len(val) else "0.5 (no validation fold)",
-    }
-
-
-def calibrate_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Refit a run's calibration and threshold on its validation fold, in place.
-
-    For run folders written before runs fitted a shift: reads ``predictions.csv``
-    (its ``probability_uncalibrated``, or ``probability`` for older runs), fits a
-    temperature and shift on the validation rows, recomputes the calibrated
-    probabilities and the threshold, and rewrites ``predictions.csv`` and
-    ``config.json`` atomically. The model is untouched; ROC AUC does not change.
-    Returns the new calibration entries.
-    """
-    from skinlib.files import atomic_write
-
-    path = Path(run_dir)
-    model_config = json.loads((path / "config.json").read_text())
-    preds = pd.read_csv(path / "predictions.csv")
-    if "probability_uncalibrated" not in preds:
-        preds["probability_uncalibrated"] = preds["probability"]
-    entries = calibrate_predictions(preds, True)
-    model_config.update(entries, calibrate=True)
-    columns = ["path", "fold", "label", "probability", "probability_uncalibrated"]
-    atomic_write(path / "predictions.csv", lambda fh: preds[columns].to_csv(fh, index=False), mode="w")
-    atomic_write(path / "config.json", lambda fh: fh.write(json.dumps(model_config, indent=2, default=float)),
-                 mode="w")
-    _LOADED.clear()  # a cached copy of this run would carry the old calibration
-    return entries
-
-
-def load_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
-    """Load a run folder's model, its config dict and its :class:`Preprocess`.
-
-    ``run_dir`` may also be the path of the ``model.keras`` inside it.
-    """
-    path = Path(run_dir)
-    if path.suffix == ".keras":
-        path = path.parent
-    if not path.is_dir():
-        raise RunFolderError(f"{path}: not a run folder (it does not exist)")
-    for name in ("model.keras", "config.json"):
-        if not (path / name).is_file():
-            raise RunFolderError(f"{path}: not a complete run folder, {name} is missing (was training interrupted?)")
-    try:
-        config = json.loads((path / "config.json").read_text())
-        preprocess = Preprocess.from_dict(config["preprocess"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise RunFolderError(f"{path / 'config.json'}: not a valid run config ({exc})") from None
-    try:
-        model = keras.saving.load_model(path / "model.keras")
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types for a damaged file
-        raise RunFolderError(f"{path / 'model.keras'}: cannot load the model ({exc})") from None
-    return model, config, preprocess
-
-
 _LOADED: dict[tuple[str, ...], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
 
 
@@ -239,13 +152,16 @@ def _inode(path: Path) -> int:
 
 
 def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
-    """:func:`load_run`, remembered while the folder's files are unchanged (the 4 runs loaded last)."""
+    """:func:`skinlib.runs.load_run`, remembered while the folder's files are unchanged (the 4 runs loaded last)."""
     path = Path(run_dir)
     path = path.parent if path.suffix == ".keras" else path
     # The inode too: a retrained run (overwrite=True) is a new file even within one mtime tick.
     key = tuple([str(path.resolve())] + [f"{file_stamp(f)}:{_inode(f)}" for f in (path / "model.keras", path / "config.json")])
     if key not in _LOADED:
-        loaded = load_run(path)
+        run = Run(path)
+        run.require("model.keras", "config.json")
+        config, preprocess = run.read_config()
+        loaded = (run.load_model(), config, preprocess)
         while len(_LOADED) >= 4:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = loaded

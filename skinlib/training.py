@@ -1,24 +1,18 @@
-"""Training a model on preprocessed arrays and saving a run folder.
+"""Training a model on preprocessed arrays, then handing the run to :mod:`skinlib.runs`.
 
-A run folder holds everything needed to reuse and audit a trained model:
-``model.keras``, ``history.csv`` (one row per epoch), ``predictions.csv``
-(every image's probability, calibrated and not) and ``config.json`` (model,
-preprocessing, training settings, seed, class weights, metadata encoding,
-calibration, threshold, dataset and its fingerprint). Prediction with a saved
+:func:`train` fits the model, predicts every image once (:func:`run_predictions`:
+the stored predictions are what :func:`skinlib.predict` would give), and gives the
+model, its history, those predictions and its config to
+:func:`skinlib.runs.write_run`, which owns the run folder. Prediction with a saved
 run is :mod:`skinlib.prediction`'s job.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
@@ -29,10 +23,12 @@ from skinlib.datasets import class_weights
 from skinlib.metadata import encode_metadata, fit_metadata
 from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
 from skinlib.filters import dihedral
-from skinlib.prediction import calibrate_predictions, predict_arrays, scale_pixels
+from skinlib.calibration import calibrate_predictions
+from skinlib.prediction import predict_arrays, scale_pixels
 from skinlib.preprocess import PreprocessResult
+from skinlib.runs import PREDICTION_COLUMNS, check_run_dir, dataset_fingerprint, write_run
 
-__all__ = ["train", "set_determinism", "dataset_fingerprint", "AUGMENTATIONS"]
+__all__ = ["train", "run_predictions", "set_determinism", "AUGMENTATIONS"]
 
 #: What ``train(augment=...)`` accepts: none, the eight flips and quarter turns, or
 #: those plus a small random zoom, brightness and contrast change.
@@ -137,26 +133,6 @@ class _EpochLog(keras.callbacks.Callback):
             self.bar.close()
 
 
-def dataset_fingerprint(rows: pd.DataFrame) -> str:
-    """A short hash of the file names, labels and folds of a table: which split a run saw."""
-    h = hashlib.sha256()
-    for path, label, fold in zip(rows["path"], rows["label"], rows.get("fold", [""] * len(rows))):
-        h.update(f"{os.path.basename(str(path))}\t{int(label)}\t{fold}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()[:16]
-
-
-def _reserve_run_dir(run_dir: Path, overwrite: bool = False) -> Path:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise FileExistsError(f"{run_dir} exists and is a file, not a run folder")
-    if not overwrite and run_dir.exists() and any(run_dir.iterdir()):
-        raise FileExistsError(
-            f"{run_dir} already exists and is not empty; a run folder is never overwritten. "
-            "Choose a new folder, delete this one, or pass overwrite=True."
-        )
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".partial", dir=run_dir.parent))
-
-
 def _recipe(model: str | keras.Model, given: dict[str, Any]) -> dict[str, Any]:
     """The settings of a run: the model's recipe (:data:`skinlib.models.RECIPES`), then what was given."""
     name = model if isinstance(model, str) else model.name
@@ -186,6 +162,84 @@ def _learning_rate(settings: dict, steps_per_epoch: int):
     )
 
 
+def _class_weights(class_weight: str | dict | None, y_train: np.ndarray) -> dict[int, float]:
+    if class_weight == "balanced":
+        return class_weights(y_train)
+    if class_weight is None:
+        return {0: 1.0, 1: 1.0}
+    if isinstance(class_weight, dict):
+        return {int(k): float(v) for k, v in class_weight.items()}
+    raise ValueError(f"class_weight must be 'balanced', None or a dict, got {class_weight!r}")
+
+
+def _build(model: str | keras.Model, settings: dict, input_shape: tuple, metadata_features: int,
+           steps_per_epoch: int, model_options: dict | None) -> keras.Model:
+    """The model to train: built from its name (after the seed is set), or the one given, checked."""
+    if isinstance(model, str):
+        return build_model(
+            model, input_shape=input_shape, learning_rate=_learning_rate(settings, steps_per_epoch),
+            optimizer=settings["optimizer"], metadata_features=metadata_features, **(model_options or {}),
+        )
+    if metadata_features and len(model.inputs) != 2:
+        raise ValueError("metadata needs a model with two inputs (image and metadata), "
+                         f"but {model.name!r} has {len(model.inputs)}")
+    return model
+
+
+def _callbacks(settings: dict, y_val: np.ndarray, early_stopping: int | None, progress: str | None,
+               extra: Iterable[keras.callbacks.Callback]) -> tuple[list, keras.callbacks.EarlyStopping | None]:
+    """The callbacks of ``fit`` and the one that keeps the best epoch (None if no best epoch is kept)."""
+    epochs = settings["epochs"]
+    callbacks = [_LearningRateLog(), *extra, *([_EpochLog(epochs, bar=progress == "bar")] if progress else [])]
+    has_val = len(y_val) > 0
+    keeper = None
+    if (early_stopping or settings["best_epoch"]) and has_val and len(np.unique(y_val)) < 2:
+        warnings.warn("the validation fold holds one class only: its ROC AUC is undefined, so training "
+                      "runs every epoch and keeps the last one (no best epoch, no early stopping)", stacklevel=3)
+    elif (early_stopping or settings["best_epoch"]) and has_val:
+        keeper = keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=early_stopping or epochs, restore_best_weights=True
+        )
+        callbacks.append(keeper)
+    if settings["schedule"] == "plateau" and has_val:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=3))
+    return callbacks, keeper
+
+
+def run_predictions(model: keras.Model, data: PreprocessResult, *, faithful: bool = False, tta: bool = False,
+                    calibrate: bool = True, metadata: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+    """A trained model's predictions for every row of ``data``, calibrated on its validation fold.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The trained model.
+    data : PreprocessResult
+        What it trained on; ``data.rows`` has a ``fold`` column.
+    faithful, tta : bool
+        The run's pixel scaling and test-time augmentation.
+    calibrate : bool
+        Fit a temperature and a shift on the validation fold
+        (:func:`skinlib.calibration.calibrate_predictions`).
+    metadata : numpy.ndarray, optional
+        The encoded metadata of a two-input model, one row per image.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The table of :data:`skinlib.runs.PREDICTION_COLUMNS` and the calibration
+        entries of the run's config (temperature, shift, threshold...).
+    """
+    rows = data.rows
+    raw = predict_arrays(model, scale_pixels(data.x, faithful), metadata=metadata, tta=tta)
+    predictions = pd.DataFrame({
+        "path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int),
+        "probability_uncalibrated": raw,
+    })
+    calibration = calibrate_predictions(predictions, calibrate)
+    return predictions[list(PREDICTION_COLUMNS)], calibration
+
+
 def train(
     model: str | keras.Model,
     data: PreprocessResult,
@@ -210,59 +264,84 @@ def train(
     progress: str | None = "epochs",
     callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> pd.DataFrame:
-    """Train ``model`` (``"v1"``, ``"v2"``, ``"v3"`` or a compiled Keras model) on ``data``.
+    """Train a model on preprocessed images, validate it every epoch, and save a run folder.
 
-    ``data`` is what :func:`skinlib.preprocess_dataset` returned for a table with a
-    ``fold`` column (:func:`skinlib.split_dataset`): the model trains on ``train``
-    and is validated on ``val`` after every epoch. Pixels are divided by 255.0.
-
-    Settings left at ``None`` come from the model's recipe
-    (:data:`skinlib.models.RECIPES`): v1 and v2 keep their published settings, v3
-    gets this project's (full augmentation, AdamW with warm-up and cosine decay,
-    best epoch, test-time augmentation). ``epochs``, ``batch_size``,
-    ``learning_rate``; ``optimizer`` ``"adam"`` or ``"adamw"``; ``schedule``
-    ``"constant"``, ``"cosine"`` (linear warm-up over 5% of the steps, then cosine
-    decay) or ``"plateau"`` (halve the rate when validation ROC AUC stalls for 3
-    epochs). ``augment``: ``False``, ``"dihedral"`` (or ``True``: random flips and
-    quarter turns) or ``"full"`` (those, then a small random zoom, brightness and
-    contrast change by Keras preprocessing layers). ``best_epoch=True`` keeps the
-    weights of the epoch with the best validation ROC AUC; ``early_stopping=k``
-    also stops when it has not improved for ``k`` epochs. ``tta=True`` averages
-    the predictions over the eight flips and quarter turns (test-time
-    augmentation); the run stores the choice and :func:`predict` follows it.
-    ``class_weight="balanced"`` weights each class by the inverse of its share
-    (``None``: no weights; or a dict).
-
-    ``calibrate=True`` fits a temperature and a shift of the logit on the validation
-    fold's predictions (:func:`skinlib.calibration.fit_temperature_shift`; the shift
-    undoes the balanced class weights' lean towards "malignant") and stores them: the run's
-    probabilities are then calibrated, their ranking unchanged.
-
-    ``metadata`` (v3 only) names columns of ``data.rows`` to use besides the image,
-    e.g. ``["age", "sex", "site"]`` from :func:`skinlib.load_dataset`. The encoding
-    (standardised numbers, one-hot categories, missing-value indicators) is fitted
-    on the train fold and stored in the run; label-carrying columns are refused.
-    ``model_options`` go to the model's builder (v3: ``width``, ``dropout``).
-
-    ``faithful=True`` reproduces the original runs as published: integer division
-    of the pixels (``x // 255``), no class weights, no augmentation. It exists to
-    show the difference, never as a default.
-
-    Reproducible on the CPU: :func:`set_determinism` with ``seed`` before the model
-    is built (so pass a name rather than a built model to control its initial
-    weights). Progress: ``"epochs"`` prints one line per epoch, ``"bar"`` shows a
-    tqdm bar, ``None`` is silent. ``callbacks`` are extra Keras callbacks (timers,
-    loggers) passed to ``fit``. Training asks ``malloc`` to reuse freed memory
+    The model trains on the ``train`` rows of ``data`` and is validated on its ``val``
+    rows after every epoch. Pixels are divided by 255.0. Settings left at ``None``
+    come from the model's recipe (:data:`skinlib.recipes.RECIPES`): v1 and v2 keep
+    their published settings, v3 gets this project's (full augmentation, AdamW with
+    warm-up and cosine decay, best epoch, test-time augmentation). Reproducible on
+    the CPU: :func:`set_determinism` with ``seed`` runs before the model is built.
+    Training asks ``malloc`` to reuse freed memory
     (:func:`skinlib.allocator.keep_freed_memory`: faster, same results).
 
-    With ``run_dir``, writes ``model.keras``, ``history.csv``, ``predictions.csv``
-    and ``config.json`` there. The folder is assembled under a temporary name and
-    renamed when complete: an interrupted run leaves earlier runs intact and no
-    half-written run. An existing, non-empty ``run_dir`` is an error unless
-    ``overwrite=True``, which replaces it only once the new run is complete.
+    Parameters
+    ----------
+    model : str or keras.Model
+        ``"v1"``, ``"v2"``, ``"v3"``, or a compiled Keras model (pass a name to let
+        ``seed`` control the initial weights).
+    data : PreprocessResult
+        What :func:`skinlib.preprocess_dataset` returned for a table with a ``fold``
+        column (:func:`skinlib.split_dataset`).
+    epochs, batch_size : int, optional
+        The recipe's unless given.
+    seed : int
+        Seeds the weights, the batch order and the augmentation.
+    class_weight : {"balanced", None} or dict
+        ``"balanced"`` weights each class by the inverse of its share; ``None``: no
+        weights; or a dict ``{0: w0, 1: w1}``.
+    augment : {False, "dihedral", "full"} or bool, optional
+        ``"dihedral"`` (or ``True``): random flips and quarter turns; ``"full"``:
+        those, then a small random zoom, brightness and contrast change (Keras
+        preprocessing layers).
+    faithful : bool
+        Reproduce the original runs as published: integer division of the pixels
+        (``x // 255``), no class weights, no augmentation. It exists to show the
+        difference, never as a default.
+    learning_rate : float, optional
+        The peak learning rate.
+    optimizer : {"adam", "adamw"}, optional
+    schedule : {"constant", "cosine", "plateau"}, optional
+        ``"cosine"``: linear warm-up over 5% of the steps, then cosine decay to 0;
+        ``"plateau"``: halve the rate when validation ROC AUC stalls for 3 epochs.
+    best_epoch : bool, optional
+        Keep the weights of the epoch with the best validation ROC AUC.
+    early_stopping : int, optional
+        Also stop when validation ROC AUC has not improved for this many epochs.
+    tta : bool, optional
+        Average the predictions over the eight flips and quarter turns (test-time
+        augmentation); the run stores the choice and :func:`skinlib.predict` follows it.
+    calibrate : bool
+        Fit a temperature and a shift of the logit on the validation fold's
+        predictions (:func:`skinlib.calibration.fit_temperature_shift`; the shift
+        undoes the balanced class weights' lean towards "malignant") and store them:
+        the run's probabilities are then calibrated, their ranking unchanged.
+    metadata : list of str, optional
+        v3 only: columns of ``data.rows`` to use besides the image, e.g. ``["age",
+        "sex", "site"]``. The encoding (standardised numbers, one-hot categories,
+        missing-value indicators) is fitted on the train fold and stored in the
+        run; label-carrying columns are refused.
+    model_options : dict, optional
+        Go to the model's builder (v3: ``width``, ``dropout``).
+    run_dir : str or path-like, optional
+        Write the run folder here (:func:`skinlib.runs.write_run`: whole or not at
+        all). An existing, non-empty ``run_dir`` is an error, checked before
+        training, unless ``overwrite=True``, which replaces a run there once the new
+        one is complete (never a folder holding other files).
+    overwrite : bool
+        See ``run_dir``.
+    progress : {"epochs", "bar", None}
+        One line per epoch, a tqdm bar, or nothing.
+    callbacks : iterable of keras.callbacks.Callback
+        Extra Keras callbacks (timers, loggers) passed to ``fit``.
 
-    Returns the history, one row per epoch (``epoch`` from 1).
+    Returns
+    -------
+    pandas.DataFrame
+        The history, one row per epoch (``epoch`` from 1).
 
+    Examples
+    --------
     >>> history = train("v3", data, run_dir="runs/v3")  # doctest: +SKIP
     """
     if not isinstance(data, PreprocessResult):
@@ -282,104 +361,49 @@ def train(
     x_val, y_val = data.x[val_mask], data.y[val_mask]
     if len(x_train) == 0:
         raise ValueError("the train fold is empty")
+    weights = _class_weights(class_weight, y_train)
     encoding = meta = None
     if metadata:
         encoding = fit_metadata(data.rows[train_mask], [metadata] if isinstance(metadata, str) else list(metadata))
         meta = encode_metadata(data.rows, encoding)
-    tmp_dir = _reserve_run_dir(Path(run_dir), overwrite) if run_dir is not None else None
-    try:
-        set_determinism(seed)
-        keep_freed_memory()
-        steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
-        if isinstance(model, str):
-            model_name = model
-            model = build_model(
-                model, input_shape=x_train.shape[1:], learning_rate=_learning_rate(settings, steps_per_epoch),
-                optimizer=settings["optimizer"], metadata_features=meta.shape[1] if meta is not None else 0,
-                **(model_options or {}),
-            )
-        else:
-            model_name = model.name
-            if meta is not None and len(model.inputs) != 2:
-                raise ValueError("metadata needs a model with two inputs (image and metadata), "
-                                 f"but {model.name!r} has {len(model.inputs)}")
-        if class_weight == "balanced":
-            weights = class_weights(y_train)
-        elif class_weight is None:
-            weights = {0: 1.0, 1: 1.0}
-        elif isinstance(class_weight, dict):
-            weights = {int(k): float(v) for k, v in class_weight.items()}
-        else:
-            raise ValueError(f"class_weight must be 'balanced', None or a dict, got {class_weight!r}")
-        sample_w = np.array([weights.get(int(c), 1.0) for c in y_train], dtype=np.float32)
-        batches = _Batches(
-            scale_pixels(x_train, faithful), y_train.astype(np.float32), sample_w, settings["batch_size"], seed,
-            settings["augment"], metadata=meta[train_mask] if meta is not None else None,
-        )
-        epochs_ = settings["epochs"]
-        callbacks = [_LearningRateLog(), *callbacks, *([_EpochLog(epochs_, bar=progress == "bar")] if progress else [])]
-        has_val = len(x_val) > 0
-        keeper = None
-        if (early_stopping or settings["best_epoch"]) and has_val and len(np.unique(y_val)) < 2:
-            warnings.warn("the validation fold holds one class only: its ROC AUC is undefined, so training "
-                          "runs every epoch and keeps the last one (no best epoch, no early stopping)", stacklevel=2)
-        elif (early_stopping or settings["best_epoch"]) and has_val:
-            keeper = keras.callbacks.EarlyStopping(
-                monitor="val_auc", mode="max", patience=early_stopping or epochs_, restore_best_weights=True
-            )
-            callbacks.append(keeper)
-        if settings["schedule"] == "plateau" and has_val:
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=3))
-        validation = None
-        if has_val:
-            xv = scale_pixels(x_val, faithful)
-            validation = (xv if meta is None else {"image": xv, "metadata": meta[val_mask]}, y_val.astype(np.float32))
-        started = time.perf_counter()
-        fit = model.fit(batches, epochs=epochs_, validation_data=validation, callbacks=callbacks, verbose=0)
-        fit_seconds = time.perf_counter() - started
-        history = pd.DataFrame(fit.history)
-        history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    if run_dir is not None:
+        check_run_dir(run_dir, overwrite)  # fail now, not after training
 
-        if tmp_dir is not None:
-            settings.update(
-                epochs_run=len(history), seed=seed, class_weight=weights if class_weight is not None else None,
-                faithful=faithful, early_stopping=early_stopping,
-                best_epoch_found=int(keeper.best_epoch) + 1 if keeper is not None else len(history),
-                calibrate=calibrate, metadata=encoding, model_options=model_options or {},
-                fit_seconds=round(fit_seconds, 1),
-            )
-            _write_run(tmp_dir, model, model_name, data, history, settings, meta)
-            _swap_in(tmp_dir, Path(run_dir))
-            tmp_dir = None
+    set_determinism(seed)
+    keep_freed_memory()
+    steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
+    model_name = model if isinstance(model, str) else model.name
+    model = _build(model, settings, x_train.shape[1:], meta.shape[1] if meta is not None else 0, steps_per_epoch,
+                   model_options)
+    sample_w = np.array([weights.get(int(c), 1.0) for c in y_train], dtype=np.float32)
+    batches = _Batches(
+        scale_pixels(x_train, faithful), y_train.astype(np.float32), sample_w, settings["batch_size"], seed,
+        settings["augment"], metadata=meta[train_mask] if meta is not None else None,
+    )
+    fit_callbacks, keeper = _callbacks(settings, y_val, early_stopping, progress, callbacks)
+    validation = None
+    if len(x_val):
+        xv = scale_pixels(x_val, faithful)
+        validation = (xv if meta is None else {"image": xv, "metadata": meta[val_mask]}, y_val.astype(np.float32))
+    started = time.perf_counter()
+    fit = model.fit(batches, epochs=settings["epochs"], validation_data=validation, callbacks=fit_callbacks,
+                    verbose=0)
+    fit_seconds = time.perf_counter() - started
+    history = pd.DataFrame(fit.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    if run_dir is None:
         return history
-    finally:
-        if tmp_dir is not None:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
 
-
-def _swap_in(new: Path, run_dir: Path) -> None:
-    """Move a completed run folder into place; an old one is moved aside, then deleted."""
-    old = None
-    if run_dir.exists():
-        if not any(run_dir.iterdir()):
-            run_dir.rmdir()
-        else:
-            old = run_dir.with_name(f".{run_dir.name}.replaced-{os.getpid()}")
-            os.replace(run_dir, old)
-    os.replace(new, run_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, history: pd.DataFrame,
-               settings: dict, metadata: np.ndarray | None) -> None:
+    predictions, calibration = run_predictions(model, data, faithful=faithful, tta=settings["tta"],
+                                               calibrate=calibrate, metadata=meta)
+    settings.update(
+        epochs_run=len(history), seed=seed, class_weight=weights if class_weight is not None else None,
+        faithful=faithful, early_stopping=early_stopping,
+        best_epoch_found=int(keeper.best_epoch) + 1 if keeper is not None else len(history),
+        calibrate=calibrate, metadata=encoding, model_options=model_options or {},
+        fit_seconds=round(fit_seconds, 1),
+    )
     rows = data.rows
-    raw = predict_arrays(model, scale_pixels(data.x, settings["faithful"]), metadata=metadata, tta=settings["tta"])
-    preds = pd.DataFrame({
-        "path": rows["path"].astype(str), "fold": rows["fold"], "label": rows["label"].astype(int),
-        "probability_uncalibrated": raw,
-    })
-    calibration = calibrate_predictions(preds, settings["calibrate"])
     config = {
         "model": model_name,
         "parameters": int(model.count_params()),
@@ -393,8 +417,5 @@ def _write_run(folder: Path, model, model_name: str, data: PreprocessResult, his
         "folds": {k: int(v) for k, v in rows["fold"].value_counts().sort_index().items()},
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "python": sys.version.split()[0]},
     }
-    model.save(folder / "model.keras")
-    history.to_csv(folder / "history.csv", index=False)
-    preds[["path", "fold", "label", "probability", "probability_uncalibrated"]].to_csv(
-        folder / "predictions.csv", index=False)
-    (folder / "config.json").write_text(json.dumps(config, indent=2, default=float))
+    write_run(run_dir, model=model, history=history, predictions=predictions, config=config, overwrite=overwrite)
+    return history

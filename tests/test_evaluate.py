@@ -3,7 +3,8 @@ import pytest
 from sklearn import metrics as skm
 
 from skinlib.evaluate import expected_calibration_error
-from skinlib.evaluate import check_predictions, choose_threshold, compare, conclusion, evaluate
+from skinlib.evaluate import check_predictions, choose_threshold, evaluate
+from skinlib.results import compare, conclusion
 
 
 def _fixed():

@@ -11,7 +11,8 @@ keras = pytest.importorskip("keras")
 
 import skinlib
 from skinlib.preprocess import PreprocessResult
-from skinlib.prediction import RunFolderError, load_run, predict, scale_pixels
+from skinlib.prediction import predict, scale_pixels
+from skinlib.runs import RunFolderError, load_run
 from skinlib.training import train
 from conftest import write_jpeg
 
@@ -83,10 +84,18 @@ def test_existing_run_folder_is_never_overwritten(tmp_path):
     with pytest.raises(FileExistsError, match="never overwritten"):
         train("v1", separable(n=60), epochs=1, run_dir=run, progress=None)
     assert (run / "notes.txt").read_text() == "mine"
-    # overwrite=True replaces it, explicitly, once the new run is complete
-    train("v1", separable(n=60), epochs=1, run_dir=run, progress=None, overwrite=True)
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "history.csv", "model.keras", "predictions.csv"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    # Not even with overwrite=True: the folder holds something that is not a run.
+    with pytest.raises(FileExistsError, match="notes.txt, which are not a run's files"):
+        train("v1", separable(n=60), epochs=1, run_dir=run, progress=None, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    # A run folder is replaced by overwrite=True, explicitly, once the new run is complete.
+    other = tmp_path / "other"
+    train("v1", separable(n=60), epochs=1, run_dir=other, progress=None)
+    first = (other / "config.json").read_text()
+    train("v1", separable(n=60), epochs=1, seed=1, run_dir=other, progress=None, overwrite=True)
+    assert sorted(p.name for p in other.iterdir()) == ["config.json", "history.csv", "model.keras", "predictions.csv"]
+    assert (other / "config.json").read_text() != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "run"]
 
 
 def test_interrupted_training_leaves_nothing_half_written(tmp_path):
