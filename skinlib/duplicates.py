@@ -24,6 +24,7 @@ import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -31,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from skinlib.filters import DIHEDRAL, dihedral
-from skinlib.files import bounded_map, check_cache_writable, file_stamp, load_cache, save_cache
+from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
+                           save_cache)
 from skinlib.preprocess import ImageReadError, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
@@ -189,6 +191,24 @@ def _signature_of_file(path: str):
         return None, f"cannot hash the image: {str(exc).strip().splitlines()[-1]}"
 
 
+def _cached_signatures(paths: list[str], arrays: dict) -> Signatures:
+    """The :class:`Signatures` of a cache file, after checking its arrays fit ``paths``.
+
+    A foreign or damaged file raises ``ValueError``: :func:`skinlib.files.load_cache`
+    then reports no cache, and the signatures are recomputed and the file replaced.
+    """
+    keep = cached_keep(arrays, paths)
+    n = len(keep)
+    return Signatures(
+        [paths[i] for i in keep],
+        cached_array(arrays, "digests", np.uint8, (n, 16)),
+        cached_array(arrays, "h64", np.uint64, (n, _N_VAR)),
+        cached_array(arrays, "h256", np.uint64, (n, _N_VAR, 4)),
+        arrays["skipped"],
+        True,
+    )
+
+
 def image_signatures(
     paths, *, cache_dir: str | os.PathLike | None = None, workers: int | None = None, progress: bool = True
 ) -> Signatures:
@@ -196,15 +216,16 @@ def image_signatures(
 
     A file that cannot be read or decoded is skipped and listed in ``.skipped`` with the
     reason; it never stops the run. With ``cache_dir``, the signatures are stored under a
-    key made of the settings, the paths and the files' sizes and modification times
-    (written atomically): the same call again reads them instantly.
+    key made of the settings, the paths and each file's :func:`skinlib.files.file_stamp`
+    (size, modification time, inode, status-change time; written atomically): the same
+    call again reads them instantly. A cache file whose arrays do not fit (dtype, shape,
+    indices) counts as missing: recomputed and replaced.
     """
     paths = [str(p) for p in paths]
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"signatures-{_cache_key(paths)}.npz"
-        cached = load_cache(cache_path, lambda a: Signatures(
-            [paths[i] for i in a["keep"]], a["digests"], a["h64"], a["h256"], a["skipped"], True))
+        cached = load_cache(cache_path, partial(_cached_signatures, paths))
         if cached is not None:
             return cached
         check_cache_writable(cache_path)

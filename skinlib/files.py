@@ -18,17 +18,30 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "file_stamp", "load_cache", "save_cache", "bounded_map", "check_cache_writable"]
+__all__ = ["atomic_write", "file_stamp", "load_cache", "save_cache", "cached_array", "cached_keep", "bounded_map",
+           "check_cache_writable"]
 
 
 def file_stamp(path: str | os.PathLike) -> str:
-    """``"size:mtime_ns"`` of a file (``"missing"`` if it cannot be stat'ed): what cache keys
-    record of each input, so that a changed file invalidates a cache."""
+    """``"size:mtime_ns:inode:ctime_ns"`` of a file (``"missing"`` if it cannot be stat'ed): what
+    cache keys record of each input, so that a changed file invalidates a cache.
+
+    Size and modification time alone miss a file replaced by one of the same size with
+    its modification time restored, as ``cp -p``, ``rsync -a`` and ``tar`` do. The inode
+    (a new file replacing the old one) and the status-change time ``st_ctime_ns`` (set by
+    the system on every write, rename or ``utime``; users cannot set it) catch that. The
+    price is a recompute after changes that leave the pixels alone (``chmod``, a
+    dataset copied elsewhere or restored from a backup): a miss costs time, a stale hit
+    wrong results.
+
+    >>> file_stamp("/no/such/file")
+    'missing'
+    """
     try:
         st = os.stat(path)
     except OSError:
         return "missing"
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
@@ -74,6 +87,58 @@ def load_cache(path: Path, build: Callable[[dict[str, Any]], Any]) -> Any:
         return build(arrays)
     except Exception:  # noqa: BLE001 - any failure means "not a usable cache"
         return None
+
+
+def cached_array(arrays: dict[str, Any], name: str, dtype, shape: tuple) -> np.ndarray:
+    """``arrays[name]`` after checking its dtype and shape (``None`` in ``shape``: any length).
+
+    For the ``build`` functions of :func:`load_cache`: a ``ValueError`` makes the cache
+    count as missing, so a foreign or damaged file is recomputed and replaced, never used.
+
+    >>> cached_array({"x": np.zeros((2, 3), np.uint8)}, "x", np.uint8, (None, 3)).shape
+    (2, 3)
+    >>> cached_array({"x": np.zeros((2, 4), np.uint8)}, "x", np.uint8, (None, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: cached 'x' is uint8 (2, 4), expected uint8 (None, 3)
+    """
+    if name not in arrays:
+        raise ValueError(f"cache has no array {name!r}")
+    a = arrays[name]
+    ok = (
+        isinstance(a, np.ndarray)
+        and a.dtype == np.dtype(dtype)
+        and a.ndim == len(shape)
+        and all(want is None or got == want for got, want in zip(a.shape, shape))
+    )
+    if not ok:
+        got = f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise ValueError(f"cached {name!r} is {got}, expected {np.dtype(dtype)} {tuple(shape)}")
+    return a
+
+
+def cached_keep(arrays: dict[str, Any], paths: list[str]) -> np.ndarray:
+    """The cache's ``keep`` (indices of the ``paths`` that were used) after checking it.
+
+    Integers, strictly increasing, in ``range(len(paths))``, and the cache's ``skipped``
+    pairs naming exactly the other paths, in order; else ``ValueError`` (see
+    :func:`cached_array`).
+
+    >>> cached_keep({"keep": np.array([0, 2]), "skipped": [("b", "why")]}, ["a", "b", "c"]).tolist()
+    [0, 2]
+    """
+    n = len(paths)
+    keep = arrays.get("keep")
+    if not isinstance(keep, np.ndarray) or keep.ndim != 1 or not np.issubdtype(keep.dtype, np.integer):
+        raise ValueError("cached 'keep' is not a 1-D array of indices")
+    if keep.size and (keep[0] < 0 or keep[-1] >= n or np.any(np.diff(keep) <= 0)):
+        raise ValueError(f"cached 'keep' has indices out of range(0, {n}) or out of order")
+    kept = np.zeros(n, bool)
+    kept[keep] = True
+    others = [p for p, k in zip(paths, kept) if not k]
+    if [p for p, _ in arrays.get("skipped", ())] != others:
+        raise ValueError(f"cache keeps {len(keep)} of {n} inputs but does not list the other {len(others)} as skipped")
+    return keep.astype(np.intp)
 
 
 def save_cache(path: Path, skipped, **arrays: np.ndarray) -> None:

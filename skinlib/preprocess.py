@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from skinlib import crop, filters
-from skinlib.files import bounded_map, check_cache_writable, file_stamp, load_cache, save_cache
+from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
+                           save_cache)
 
 __all__ = ["Preprocess", "PreprocessResult", "read_image", "preprocess_dataset", "ImageReadError"]
 
@@ -399,9 +400,12 @@ def preprocess_dataset(
     never stop the run.
 
     With ``cache_dir``, the result is stored as ``.npz`` under a key made from the
-    config, the file list, the labels and the files' sizes and modification times:
-    the same call again loads it instantly, and any change recomputes. Cache files
-    are written atomically.
+    config, the file list, the labels and each file's :func:`skinlib.files.file_stamp`
+    (size, modification time, inode and status-change time): the same call again loads
+    it instantly, and any change recomputes, a file replaced with its modification time
+    restored too. A cache file whose arrays do not fit the table and config (dtype,
+    shape, indices) is treated as missing: recomputed and replaced. Cache files are
+    written atomically.
 
     >>> x, y = preprocess_dataset(df, Preprocess.default())  # doctest: +SKIP
     """
@@ -415,8 +419,11 @@ def preprocess_dataset(
         cache_path = Path(cache_dir) / f"preprocessed-{_cache_key(df, config)}.npz"
 
         def build(arrays):
-            rows = df.iloc[arrays["keep"]].reset_index(drop=True)
-            return PreprocessResult(arrays["x"], rows["label"].to_numpy(np.int64), rows,
+            # A foreign or damaged file fails these checks (ValueError): no cache, recomputed and replaced.
+            keep = cached_keep(arrays, [str(p) for p in df["path"]])
+            x = cached_array(arrays, "x", np.uint8, (len(keep),) + config.output_shape)
+            rows = df.iloc[keep].reset_index(drop=True)
+            return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows,
                                     _skipped_table(arrays["skipped"]), cache_path, True, config)
 
         cached = load_cache(cache_path, build)
