@@ -38,7 +38,6 @@ the epochs run are reported).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -47,7 +46,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -55,7 +53,12 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import skinlib  # noqa: E402
 from skinlib import Preprocess  # noqa: E402
-from skinlib.evaluate import load_predictions  # noqa: E402
+from skinlib.files import atomic_write  # noqa: E402
+from skinlib.recipes import RECIPES  # noqa: E402
+from skinlib.results import (  # noqa: E402
+    add_common_arguments, load_datasets, markdown_table, out_of_fold, run_metrics, run_name, source_split, summarise,
+)
+from skinlib.runs import Run, fold_dir  # noqa: E402
 
 PREPROCESSING = {
     "original pipeline": Preprocess.seed(),
@@ -81,7 +84,9 @@ PREPROCESSING = {
         decode_min_side=224,
     ),
 }
-MODELS = {"v1": dict(epochs=10, batch_size=128, early_stopping=None), "v2": dict(epochs=100, batch_size=32, early_stopping=10)}
+#: The published epochs and batch sizes (the models' recipes); v2 stops early here.
+MODELS = {name: dict(epochs=RECIPES[name]["epochs"], batch_size=RECIPES[name]["batch_size"], early_stopping=stop)
+          for name, stop in (("v1", None), ("v2", 10))}
 SETUPS = {"as published": True, "corrected": False}  # value: faithful
 #: "As published" is measured on these rows only (see the module docstring).
 PUBLISHED_ROWS = ("original pipeline", "resize only (area)")
@@ -90,13 +95,9 @@ assert PREPROCESSING[DEFAULT] == Preprocess.default()
 SPLIT_SEED = 0
 
 
-def slug(*parts: str) -> str:
-    return "__".join(p.replace(" ", "-").replace("+", "and").replace("(", "").replace(")", "") for p in parts)
-
-
 def run_one(run_dir: Path, data, model: str, faithful: bool, seed: int, max_epochs: int | None = None) -> None:
-    if (run_dir / "config.json").is_file():
-        return  # done in an earlier call (run folders are written atomically)
+    if Run(run_dir).complete:
+        return  # done in an earlier call (run folders are written whole or not at all)
     skinlib.train(model, data, seed=seed, faithful=faithful, run_dir=run_dir, progress=None,
                   **settings_for(model, max_epochs))
 
@@ -106,52 +107,6 @@ def settings_for(model: str, max_epochs: int | None) -> dict:
     if max_epochs:
         settings["epochs"] = min(settings["epochs"], max_epochs)
     return settings
-
-
-def metrics_row(run_dir: Path, folds=("val", "test"), paths=None) -> dict:
-    """Metrics of one run on its folds; ``paths`` restricts the test fold to those images."""
-    config = json.loads((run_dir / "config.json").read_text())
-    preds = load_predictions(run_dir)
-    out = {"epochs_run": config["epochs_run"]}
-    for fold in folds:
-        part = preds[preds["fold"] == fold]
-        if paths is not None and fold == "test":
-            # Resolved, so a run trained from /abs/data is read with paths from ../data.
-            wanted = {os.path.realpath(p) for p in paths}
-            part = part[part["path"].map(os.path.realpath).isin(wanted)]
-        # No bootstrap: the spread reported is the one between folds (or seeds).
-        m = skinlib.evaluate(part["label"], part["probability"], threshold=config["threshold"], n_bootstrap=0)
-        for key in ("n", "n_malignant", "roc_auc", "balanced_accuracy", "sensitivity", "specificity", "accuracy",
-                    "majority_accuracy"):
-            out[f"{fold}_{key}"] = m[key]
-    return out
-
-
-def summarise(rows: pd.DataFrame, keys: list[str], unit: str = "fold") -> pd.DataFrame:
-    agg = rows.groupby(keys, sort=False).agg(
-        runs=(unit, "count"),
-        test_auc_mean=("test_roc_auc", "mean"),
-        test_auc_sd=("test_roc_auc", "std"),
-        val_auc_mean=("val_roc_auc", "mean"),
-        balanced_accuracy=("test_balanced_accuracy", "mean"),
-        sensitivity=("test_sensitivity", "mean"),
-        specificity=("test_specificity", "mean"),
-        accuracy=("test_accuracy", "mean"),
-        majority_accuracy=("test_majority_accuracy", "mean"),
-        epochs_run=("epochs_run", "mean"),
-    )
-    agg["test_auc_per_run"] = rows.groupby(keys, sort=False)["test_roc_auc"].apply(
-        lambda v: ", ".join(f"{a:.3f}" for a in v))
-    return agg.reset_index()
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    cols = list(table.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in table.iterrows():
-        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def ablation_markdown(table: pd.DataFrame) -> str:
@@ -200,7 +155,7 @@ def external_markdown(isic: pd.DataFrame | None, mvb: pd.DataFrame | None, seeds
 
 
 def write_text(path: Path, text: str) -> None:
-    skinlib.files.atomic_write(path, lambda fh: fh.write(text), mode="w")
+    atomic_write(path, lambda fh: fh.write(text), mode="w")
 
 
 def count_pairs(name: str, pairs: pd.DataFrame, note: str = "") -> dict:
@@ -211,11 +166,8 @@ def count_pairs(name: str, pairs: pd.DataFrame, note: str = "") -> dict:
 
 def find_all_duplicates(args, cache: Path) -> tuple[dict, pd.DataFrame]:
     """Duplicate pairs of every dataset (cached signatures), and the counts table."""
-    tables, pairs, counts = {}, {}, []
-    for name in ("ham10000", "isic2020", "mvb"):
-        if (args.data_root / name).is_dir():
-            tables[name] = skinlib.load_dataset(args.data_root / name)
-            pairs[name] = skinlib.find_duplicates(tables[name], cache_dir=cache, progress=False)
+    tables, pairs = load_datasets(args.data_root, ("ham10000", "isic2020", "mvb"), cache)
+    counts = []
     if "ham10000" in pairs:
         ham, p = tables["ham10000"], pairs["ham10000"]
         lesion = dict(zip(ham["path"], ham["lesion_id"]))
@@ -238,14 +190,7 @@ def find_all_duplicates(args, cache: Path) -> tuple[dict, pd.DataFrame]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--seeds", type=int, default=3, help="training seeds of the mvb runs (its test folder is fixed)")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
-    ap.add_argument("--images", type=Path, default=ROOT / "Images", help="where the published figures go")
-    ap.add_argument("--tables", type=Path, default=ROOT / "results", help="where the result tables go")
-    ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
-    args = ap.parse_args()
+    args = add_common_arguments(ap, ROOT).parse_args()
     ham_root = args.data_root / "ham10000"
     if not ham_root.is_dir():
         ap.error(f"{ham_root}: HAM10000 not found (expected HAM10000_metadata.csv and images/ there)")
@@ -253,8 +198,8 @@ def main() -> int:
     cache = args.out / "cache"
 
     found, dup_counts = find_all_duplicates(args, cache)
-    write_text(args.tables / "duplicates.md", to_markdown(dup_counts))
-    print("duplicates (results/duplicates.md):\n" + to_markdown(dup_counts), flush=True)
+    write_text(args.tables / "duplicates.md", markdown_table(dup_counts))
+    print("duplicates (results/duplicates.md):\n" + markdown_table(dup_counts), flush=True)
     ham, ham_pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
     merged = skinlib.merge_groups(ham, ham_pairs)
     print(f"HAM10000: {len(ham)} images, {ham['label'].sum()} malignant, {ham['group'].nunique()} lesions, "
@@ -264,18 +209,18 @@ def main() -> int:
              if s == "corrected" or p in PUBLISHED_ROWS]
     rows = []
     for prep, model, setup in tqdm(cells, desc="ablation", unit="cell"):
-        run_dir = args.out / "ham10000" / slug(prep, model, setup)
+        run_dir = args.out / "ham10000" / run_name(prep, model, setup)
         skinlib.cross_validate(ham, PREPROCESSING[prep], model, folds=args.folds, seed=SPLIT_SEED,
                                duplicates=ham_pairs, val_size=0.1, run_dir=run_dir, cache_dir=cache, progress=False,
                                faithful=SETUPS[setup], **settings_for(model, args.max_epochs))
         for k in range(1, args.folds + 1):
             rows.append({"preprocessing": prep, "model": model, "setup": setup, "fold": k,
-                         **metrics_row(run_dir / f"fold{k}")})
+                         **run_metrics(fold_dir(run_dir, k))})
     runs = pd.DataFrame(rows)
     table = summarise(runs, ["preprocessing", "model", "setup"])
     write_text(args.tables / "ablation_runs.csv", runs.to_csv(index=False))
     write_text(args.tables / "ablation.csv", table.to_csv(index=False))
-    write_text(args.tables / "ablation.md", to_markdown(table))
+    write_text(args.tables / "ablation.md", markdown_table(table))
 
     corrected = table[table["setup"] == "corrected"]
     best_prep = corrected.groupby("preprocessing")["val_auc_mean"].mean().idxmax()
@@ -290,9 +235,9 @@ def main() -> int:
     if parts:
         ext = pd.concat(parts, ignore_index=True)
         write_text(args.tables / "external.csv", ext.to_csv(index=False))
-        write_text(args.tables / "external.md", to_markdown(ext))
+        write_text(args.tables / "external.md", markdown_table(ext))
 
-    summary = "\n".join([to_markdown(dup_counts), ablation_markdown(table), external_markdown(isic, mvb, args.seeds)])
+    summary = "\n".join([markdown_table(dup_counts), ablation_markdown(table), external_markdown(isic, mvb, args.seeds)])
     write_text(args.tables / "summary.md", summary)
     publish_figures(args, table)
     minutes = (time.perf_counter() - started) / 60
@@ -308,26 +253,15 @@ def external_isic(args, found: dict, cache: Path) -> pd.DataFrame | None:
         print(f"{args.data_root / 'isic2020'}: not found, skipped", flush=True)
         return None
     df, pairs = found["tables"]["isic2020"], found["pairs"]["isic2020"]
-    run_dir = args.out / "isic2020" / slug(DEFAULT, "v2", "corrected")
+    run_dir = args.out / "isic2020" / run_name(DEFAULT, "v2", "corrected")
     skinlib.cross_validate(df, PREPROCESSING[DEFAULT], "v2", folds=args.folds, seed=SPLIT_SEED, duplicates=pairs,
                            val_size=0.1, run_dir=run_dir, cache_dir=cache, progress=False,
                            **settings_for("v2", args.max_epochs))
-    rows = [{"dataset": "isic2020", "test_set": "cross-validation", "fold": k, **metrics_row(run_dir / f"fold{k}")}
+    rows = [{"dataset": "isic2020", "test_set": "cross-validation", "fold": k, **run_metrics(fold_dir(run_dir, k))}
             for k in range(1, args.folds + 1)]
     out = summarise(pd.DataFrame(rows), ["dataset", "test_set"])
     out["n_images"], out["n_malignant"] = len(df), int(df["label"].sum())
     return out
-
-
-def mvb_split(found: dict) -> tuple[pd.DataFrame, set[str]]:
-    """mvb's split (its train/ folder, 10% of it validating, grouped with its copies; its test/
-    folder), and the test images that have no copy in train/."""
-    d, pairs = found["tables"]["mvb"], found["pairs"]["mvb"]
-    test = d["source_split"] == "test"
-    inner = skinlib.split_dataset(d[~test], test_size=0, val_size=0.1, seed=SPLIT_SEED, duplicates=pairs)
-    split = pd.concat([inner, d[test].assign(fold="test")], ignore_index=True)
-    clean = skinlib.drop_leaked(d, pairs)
-    return split, set(clean.loc[clean["source_split"] == "test", "path"])
 
 
 def external_mvb(args, found: dict, cache: Path) -> pd.DataFrame | None:
@@ -335,16 +269,17 @@ def external_mvb(args, found: dict, cache: Path) -> pd.DataFrame | None:
     if "mvb" not in found["tables"]:
         print(f"{args.data_root / 'mvb'}: not found, skipped", flush=True)
         return None
-    split, clean_test = mvb_split(found)
+    # Its train/ folder (10% of it validating, grouped with its copies) and test/ folder.
+    split, clean_test = source_split(found["tables"]["mvb"], found["pairs"]["mvb"], val_size=0.1, seed=SPLIT_SEED)
     data = skinlib.preprocess_dataset(split, PREPROCESSING[DEFAULT], cache_dir=cache, progress=False)
     rows = []
     for seed in range(args.seeds):
-        run_dir = args.out / "mvb" / slug(DEFAULT, "v2", "corrected", f"seed{seed}")
+        run_dir = args.out / "mvb" / run_name(DEFAULT, "v2", "corrected", f"seed{seed}")
         run_one(run_dir, data, "v2", False, seed, args.max_epochs)
         rows.append({"dataset": "mvb", "test_set": "its test/ folder, as published", "seed": seed,
-                     **metrics_row(run_dir)})
+                     **run_metrics(run_dir)})
         rows.append({"dataset": "mvb", "test_set": "test/ without copies of train/ images", "seed": seed,
-                     **metrics_row(run_dir, paths=clean_test)})
+                     **run_metrics(run_dir, paths=clean_test)})
     runs = pd.DataFrame(rows)
     out = summarise(runs, ["dataset", "test_set"], unit="seed")
     firsts = runs.groupby("test_set", sort=False).first()
@@ -364,14 +299,12 @@ def publish_figures(args, table: pd.DataFrame) -> None:
     staging.mkdir(parents=True, exist_ok=True)
     curves = {}
     for model, suffix in (("v1", ""), ("v2", "_2")):
-        cell = args.out / "ham10000" / slug(DEFAULT, model, "corrected")
-        history = pd.read_csv(cell / "fold1" / "history.csv")
+        cell = args.out / "ham10000" / run_name(DEFAULT, model, "corrected")
+        history = Run(fold_dir(cell, 1)).history()
         plots.plot_history(history, path=staging, suffix=suffix, metrics=("accuracy", "loss"),
                            baseline=float(table["majority_accuracy"].iloc[0]))
         # Out-of-fold predictions: every image once, scored by the model that did not train on it.
-        folds = [load_predictions(cell / f"fold{k}") for k in range(1, args.folds + 1)]
-        test = pd.concat([f[f["fold"] == "test"] for f in folds])
-        curves[f"{model} ({DEFAULT}, corrected)"] = (test["label"].to_numpy(), test["probability"].to_numpy())
+        curves[f"{model} ({DEFAULT}, corrected)"] = out_of_fold(cell, args.folds)
     title = f"ROC curve, HAM10000, out-of-fold predictions ({args.folds}-fold cross-validation)"
     plots.save_figure(plots.plot_roc(curves, title=title), staging / "roc.png")
     plots.save_figure(ablation_chart(table), staging / "ablation.png")

@@ -29,7 +29,6 @@ checks that they agree) and ``Images/roc_v3.png``, ``calibration_v3.png``, ``gra
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -37,18 +36,21 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import skinlib  # noqa: E402
 from skinlib import Preprocess, plots  # noqa: E402
-from skinlib.evaluate import load_predictions  # noqa: E402
-from results import (  # noqa: E402
-    DEFAULT, SPLIT_SEED, find_all_duplicates, metrics_row, mvb_split, slug, summarise, write_text,
+from skinlib.files import atomic_write  # noqa: E402
+from skinlib.results import (  # noqa: E402
+    add_common_arguments, load_datasets, out_of_fold, outcome_examples, run_metrics, run_name, source_split, summarise,
 )
+from skinlib.runs import Run, fold_dir  # noqa: E402
+
+SPLIT_SEED = 0  # the split seed of scripts/results.py: the same folds
+#: v2 with the default preprocessing, corrected: scripts/results.py's run folder under --out.
+V2_DEFAULT = run_name("resize only (area)", "v2", "corrected")
 
 V3 = Preprocess.for_model("v3")
 METADATA = ["age", "sex", "site"]
@@ -68,14 +70,19 @@ LEVERS = {
 }
 
 
+def write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text), mode="w")
+
+
 def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
-    """:func:`results.metrics_row` plus calibration, one-view AUC and training time of one run."""
-    config = json.loads((run_dir / "config.json").read_text())
+    """:func:`skinlib.results.run_metrics` plus calibration, one-view AUC and training time of one run."""
+    run = Run(run_dir)
+    config = run.config
     if "shift" not in config:  # trained before runs fitted a shift: refit its calibration (model untouched)
         print(f"{run_dir}: calibration refitted with a shift ({skinlib.calibrate_run(run_dir)})", flush=True)
-        config = json.loads((run_dir / "config.json").read_text())
-    row = metrics_row(run_dir)
-    predictions = load_predictions(run_dir)
+        config = run.config
+    row = run_metrics(run)
+    predictions = run.predictions()
     test, val = predictions.query("fold == 'test'"), predictions.query("fold == 'val'")
     before = skinlib.evaluate(test["label"], test["probability_uncalibrated"], n_bootstrap=0)
     after = skinlib.evaluate(test["label"], test["probability"], n_bootstrap=0)
@@ -115,7 +122,7 @@ def cross_validated(df, pairs, preprocess, out: Path, args, only_folds=None, **s
     skinlib.cross_validate(df, preprocess, "v3", folds=args.folds, seed=SPLIT_SEED, duplicates=pairs, val_size=0.1,
                            run_dir=out, cache_dir=args.out / "cache", progress=False, only_folds=only_folds,
                            **settings)
-    return [{"fold": k, **v3_row(out / f"fold{k}", df)} for k in folds]
+    return [{"fold": k, **v3_row(fold_dir(out, k), df)} for k in folds]
 
 
 def ham_runs(args, ham, pairs) -> pd.DataFrame:
@@ -130,12 +137,12 @@ def ham_runs(args, ham, pairs) -> pd.DataFrame:
 
 def v2_reference(args) -> pd.DataFrame:
     """v2 with the default preprocessing, the same folds, from ``scripts/results.py``'s runs."""
-    run_dir = args.out / "ham10000" / slug(DEFAULT, "v2", "corrected")
+    run_dir = args.out / "ham10000" / V2_DEFAULT
     rows = []
     for k in range(1, args.folds + 1):
-        if (run_dir / f"fold{k}" / "config.json").is_file():
+        if Run(fold_dir(run_dir, k)).complete:
             rows.append({"dataset": "ham10000", "run": "v2, 28x28 grayscale", "fold": k,
-                         **metrics_row(run_dir / f"fold{k}")})
+                         **run_metrics(fold_dir(run_dir, k))})
     return pd.DataFrame(rows)
 
 
@@ -147,18 +154,19 @@ def external_runs(args, found) -> pd.DataFrame:
             for row in cross_validated(isic, pairs, V3, args.out / "isic2020" / folder, args, **settings):
                 rows.append({"dataset": "isic2020", "run": name, "test_set": "cross-validation", **row})
     if "mvb" in found["tables"]:
-        split, clean_test = mvb_split(found)
+        split, clean_test = source_split(found["tables"]["mvb"], found["pairs"]["mvb"], val_size=0.1,
+                                         seed=SPLIT_SEED)
         data = skinlib.preprocess_dataset(split, V3, cache_dir=args.out / "cache", progress=False)
         for seed in range(args.seeds):
             run_dir = args.out / "mvb" / f"v3__image__seed{seed}"
-            if not (run_dir / "config.json").is_file():
+            if not Run(run_dir).complete:
                 skinlib.train("v3", data, seed=seed, run_dir=run_dir, progress=None,
                               **({"epochs": args.max_epochs} if args.max_epochs else {}))
             row = v3_row(run_dir, split)
             rows.append({"dataset": "mvb", "run": "v3, image only", "test_set": "test/ as published", "fold": seed,
                          **row})
             rows.append({"dataset": "mvb", "run": "v3, image only", "test_set": "test/ without copies of train/",
-                         "fold": seed, **metrics_row(run_dir, paths=clean_test)})
+                         "fold": seed, **run_metrics(run_dir, paths=clean_test)})
     return pd.DataFrame(rows)
 
 
@@ -167,7 +175,7 @@ def ablation_runs(args, ham, pairs) -> pd.DataFrame:
     folds = list(range(1, args.ablation_folds + 1))
     for lever, (preprocess, settings) in LEVERS.items():
         started = time.perf_counter()
-        out = args.out / "ham10000" / "v3-ablation" / slug(lever.replace(",", ""))
+        out = args.out / "ham10000" / "v3-ablation" / run_name(lever.replace(",", ""))
         for row in cross_validated(ham, pairs, preprocess, out, args, only_folds=folds, **settings):
             rows.append({"dataset": "ham10000", "run": lever, **row})
         print(f"lever {lever}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
@@ -236,16 +244,10 @@ def ablation_markdown(table: pd.DataFrame, reference: pd.DataFrame, folds: int) 
 # --------------------------------------------------------------------------- figures
 
 
-def out_of_fold(run_dir: Path, folds: int, column: str = "probability") -> tuple[np.ndarray, np.ndarray]:
-    parts = [load_predictions(run_dir / f"fold{k}").query("fold == 'test'") for k in range(1, folds + 1)]
-    both = pd.concat(parts)
-    return both["label"].to_numpy(), both[column].to_numpy()
-
-
 def publish_figures(args, ham: pd.DataFrame) -> None:
-    image_run, v2_run = args.out / "ham10000" / "v3__image", args.out / "ham10000" / slug(DEFAULT, "v2", "corrected")
+    image_run, v2_run = args.out / "ham10000" / "v3__image", args.out / "ham10000" / V2_DEFAULT
     curves = {name: out_of_fold(args.out / "ham10000" / folder, args.folds) for name, (folder, _) in VARIANTS.items()}
-    if all((v2_run / f"fold{k}" / "config.json").is_file() for k in range(1, args.folds + 1)):
+    if all(Run(fold_dir(v2_run, k)).complete for k in range(1, args.folds + 1)):
         curves = {"v2, 28x28 grayscale": out_of_fold(v2_run, args.folds), **curves}
     fig = plots.plot_roc(curves)
     fig.axes[0].set_title("HAM10000, out-of-fold test predictions")
@@ -254,32 +256,19 @@ def publish_figures(args, ham: pd.DataFrame) -> None:
     _, after = out_of_fold(image_run, args.folds)
     plots.save_figure(plots.plot_calibration(y, {"before": before, "after calibration": after},
                                              title="v3 on HAM10000, out-of-fold"), args.images / "calibration_v3.png")
-    fold1 = image_run / "fold1"
-    history = pd.read_csv(fold1 / "history.csv")
-    plots.plot_history(history, path=args.images, metrics=("loss", "auc"), suffix="_3")
-    config = json.loads((fold1 / "config.json").read_text())
-    test = load_predictions(fold1).query("fold == 'test'")
-    said = test["probability"] >= config["threshold"]
-    cases = {"true positive": test[said & (test["label"] == 1)], "false positive": test[said & (test["label"] == 0)],
-             "false negative": test[~said & (test["label"] == 1)]}
-    shown = pd.concat([rows.sort_values("probability", ascending=kind == "false negative").head(4).assign(case=kind)
-                       for kind, rows in cases.items()])
-    plots.save_figure(plots.plot_gradcam(fold1, shown["path"].tolist(), titles=shown["case"].tolist()),
+    fold1 = Run(fold_dir(image_run, 1))
+    plots.plot_history(fold1.history(), path=args.images, metrics=("loss", "auc"), suffix="_3")
+    shown = outcome_examples(fold1.predictions("test"), fold1.threshold)
+    plots.save_figure(plots.plot_gradcam(fold1.path, shown["path"].tolist(), titles=shown["case"].tolist()),
                       args.images / "gradcam_v3.png")
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-root", type=Path, default=ROOT.parent / "shared" / "data")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--seeds", type=int, default=3, help="training seeds of the mvb runs (its test folder is fixed)")
+    ap = add_common_arguments(
+        argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter), ROOT)
     ap.add_argument("--ablation-folds", type=int, default=1, help="HAM10000 folds each lever is measured on")
     ap.add_argument("--skip-ablation", action="store_true")
     ap.add_argument("--skip-external", action="store_true")
-    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "results")
-    ap.add_argument("--images", type=Path, default=ROOT / "Images")
-    ap.add_argument("--tables", type=Path, default=ROOT / "results")
-    ap.add_argument("--max-epochs", type=int, default=None, help="cap every run's epochs (a quick check of the script)")
     args = ap.parse_args()
     if args.max_epochs:  # a quick check never lands in (or reuses) the real runs, tables or figures
         args.out = args.out / f"max-epochs-{args.max_epochs}"
@@ -287,7 +276,8 @@ def main() -> int:
     if not (args.data_root / "ham10000").is_dir():
         ap.error(f"{args.data_root / 'ham10000'}: HAM10000 not found")
     started = time.perf_counter()
-    found, _ = find_all_duplicates(args, args.out / "cache")
+    tables, pairs = load_datasets(args.data_root, ("ham10000", "isic2020", "mvb"), args.out / "cache")
+    found = {"tables": tables, "pairs": pairs}
     ham, pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
 
     runs = [ham_runs(args, ham, pairs)]

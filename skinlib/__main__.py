@@ -53,12 +53,11 @@ def _demo(args: argparse.Namespace) -> int:
     import time
 
     import nbformat
-    import pandas as pd
     from nbclient.exceptions import CellExecutionError
 
     from skinlib.config import RunConfig, project_dir
-    from skinlib.evaluate import conclusion
     from skinlib.files import atomic_write
+    from skinlib.results import compare, conclusion
 
     cfg = RunConfig.from_env()
     source = project_dir() / "notebooks"
@@ -84,7 +83,7 @@ def _demo(args: argparse.Namespace) -> int:
         for target in targets:
             atomic_write(target, lambda fh: nbformat.write(nb, fh), mode="w")
         print(f"done in {time.perf_counter() - started:.0f} s", flush=True)
-    table = pd.read_csv(cfg.run_dir / "comparison.csv", index_col="run")
+    table = compare(cfg.trained_runs())  # the runs the notebooks trained, evaluated on their test fold
     columns = ["roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy", "sensitivity", "specificity",
                "accuracy", "majority_accuracy"]
     print(f"\nTest fold of {cfg.data.name} ({int(table['n'].iloc[0])} images):\n")
@@ -136,7 +135,8 @@ def _metadata_table(csv: Path, files: list[Path]):
 def _predict(args: argparse.Namespace) -> int:
     import warnings
 
-    from skinlib.prediction import RunFolderError, image_files, predict
+    from skinlib.prediction import image_files, predict
+    from skinlib.runs import RunFolderError
 
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -23,12 +23,25 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skinlib.recipes import RECIPES
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from skinlib.preprocess import Preprocess
 
-__all__ = ["RunConfig", "project_dir", "sample_dir"]
+__all__ = ["RunConfig", "project_dir", "sample_dir", "NOTEBOOK_RUNS"]
+
+#: The runs the notebooks train, as the comparison names them: (folder in the run
+#: folder, the notebook that trains it, whether the comparison needs it).
+NOTEBOOK_RUNS: dict[str, tuple[str, str, bool]] = {
+    "v1 corrected": ("v1", "02_train_v1", True),
+    "v1 as published": ("v1_published", "02_train_v1", True),
+    "v2 corrected": ("v2", "03_train_v2", True),
+    "v2 as published": ("v2_published", "03_train_v2", True),
+    "v3": ("v3", "05_train_v3", False),
+    "v3 + metadata": ("v3_metadata", "05_train_v3", False),
+}
 
 SAMPLE_SIZE = 200
 SAMPLE_SEED = 0
@@ -75,11 +88,11 @@ class RunConfig:
     data: Path
     run_dir: Path
     seed: int = 0
-    epochs_v1: int = 10
-    batch_v1: int = 128
-    epochs_v2: int = 100
-    batch_v2: int = 32
-    epochs_v3: int = 25
+    epochs_v1: int = RECIPES["v1"]["epochs"]
+    batch_v1: int = RECIPES["v1"]["batch_size"]
+    epochs_v2: int = RECIPES["v2"]["epochs"]
+    batch_v2: int = RECIPES["v2"]["batch_size"]
+    epochs_v3: int = RECIPES["v3"]["epochs"]
     test_size: float = 0.2
     val_size: float = 0.1
     profile: str = "full"
@@ -100,9 +113,9 @@ class RunConfig:
             data=data,
             run_dir=run_dir,
             seed=_env_int("SKINLIB_SEED", 0),
-            epochs_v1=_env_int("SKINLIB_EPOCHS_V1", 3 if quick else 10),
-            epochs_v2=_env_int("SKINLIB_EPOCHS_V2", 5 if quick else 100),
-            epochs_v3=_env_int("SKINLIB_EPOCHS_V3", 2 if quick else 25),
+            epochs_v1=_env_int("SKINLIB_EPOCHS_V1", 3 if quick else RECIPES["v1"]["epochs"]),
+            epochs_v2=_env_int("SKINLIB_EPOCHS_V2", 5 if quick else RECIPES["v2"]["epochs"]),
+            epochs_v3=_env_int("SKINLIB_EPOCHS_V3", 2 if quick else RECIPES["v3"]["epochs"]),
             profile=profile,
         )
         values.update(overrides)
@@ -154,9 +167,30 @@ class RunConfig:
         df.attrs.update(root=meta.get("dataset", ""), layout=meta.get("layout", ""))
         return df, Preprocess.from_dict(meta["preprocess"])
 
+    @property
+    def cache_dir(self) -> Path:
+        """Where the notebooks cache preprocessed arrays and duplicate signatures."""
+        return self.run_dir / "cache"
+
     def run(self, name: str, made_by: str) -> Path:
         """The folder of the trained run ``name``; FileNotFoundError naming ``made_by`` if absent."""
+        from skinlib.runs import Run
+
         path = self.run_dir / name
-        if not (path / "config.json").is_file():
+        if not Run(path).complete:
             raise FileNotFoundError(f"{path}: no trained run here; run notebooks/{made_by}.ipynb first")
         return path
+
+    def trained_runs(self) -> dict[str, Path]:
+        """The notebooks' runs in this run folder (:data:`NOTEBOOK_RUNS`), by name, in order.
+
+        Runs the comparison needs raise FileNotFoundError naming the notebook that makes
+        them when missing; the others (run 3) are left out when not trained.
+        """
+        from skinlib.runs import Run
+
+        found = {}
+        for name, (folder, notebook, required) in NOTEBOOK_RUNS.items():
+            if required or Run(self.run_dir / folder).complete:
+                found[name] = self.run(folder, made_by=notebook)
+        return found

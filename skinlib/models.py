@@ -3,7 +3,7 @@
 v1 and v2 take a 28x28x1 image scaled to [0, 1]; v3 a colour image of at most
 64x64 pixels, optionally with a vector of patient metadata. All end in one sigmoid
 unit: the probability that the lesion is malignant. Look them up by name with
-:func:`build_model` so that a notebook or a config can choose; :data:`RECIPES`
+:func:`build_model` so that a notebook or a config can choose; :data:`skinlib.recipes.RECIPES`
 holds each model's default training settings.
 """
 
@@ -43,7 +43,7 @@ def _import_keras_quietly():
 keras = _import_keras_quietly()
 from keras import layers  # noqa: E402
 
-__all__ = ["build_v1", "build_v2", "build_v3", "build_model", "MODELS", "RECIPES"]
+__all__ = ["build_v1", "build_v2", "build_v3", "build_model", "MODELS"]
 
 
 def build_v1(input_shape: tuple[int, int, int] = (28, 28, 1)) -> keras.Model:
@@ -156,21 +156,6 @@ def build_v3(
 
 
 MODELS = {"v1": build_v1, "v2": build_v2, "v3": build_v3}
-
-#: Each model's default training settings (:func:`skinlib.train` uses them when it is
-#: given a model's name and no other value). v1 and v2 keep their published
-#: settings; v3's recipe is this project's: light augmentation, AdamW with warm-up
-#: and cosine decay, the epoch with the best validation ROC AUC, and test-time
-#: augmentation over the eight flips and quarter turns.
-RECIPES: dict[str, dict] = {
-    "v1": dict(epochs=10, batch_size=128, learning_rate=1e-3, augment=False, optimizer="adam",
-               schedule="constant", best_epoch=False, tta=False),
-    "v2": dict(epochs=100, batch_size=32, learning_rate=1e-3, augment=False, optimizer="adam",
-               schedule="constant", best_epoch=False, tta=False),
-    "v3": dict(epochs=25, batch_size=64, learning_rate=2e-3, augment="full", optimizer="adamw",
-               schedule="cosine", best_epoch=True, tta=True),
-}
-
 
 def build_model(
     name: str,

@@ -33,6 +33,7 @@ __all__ = [
     "plot_pr",
     "plot_calibration",
     "plot_confusion",
+    "plot_confusion_grid",
     "plot_samples",
     "plot_stages",
     "plot_duplicates",
@@ -356,6 +357,43 @@ def plot_confusion(
 
 # --------------------------------------------------------------------------- images
 
+
+
+def plot_confusion_grid(table: pd.DataFrame, *, columns: int = 4) -> Figure:
+    """One confusion matrix per run of a comparison table, side by side.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`skinlib.compare` table: one row per run with ``tn``, ``fp``, ``fn``, ``tp``.
+    columns : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"tn": [50, 40], "fp": [10, 20], "fn": [5, 2], "tp": [15, 18]}, index=["v1", "v2"])
+    >>> [ax.get_title() for ax in plot_confusion_grid(table).axes]
+    ['v1', 'v2']
+    """
+    missing = [c for c in ("tn", "fp", "fn", "tp") if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}; expected a skinlib.compare table")
+    if len(table) == 0:
+        raise ValueError("table has no runs")
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    rows, cols = -(-len(table) // columns), min(len(table), columns)
+    fig = Figure(figsize=(4 * cols, 3.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(table):]:
+        ax.remove()
+    for ax, (name, row) in zip(axes, table.iterrows()):
+        plot_confusion([[row["tn"], row["fp"]], [row["fn"], row["tp"]]], ax=ax, title=str(name))
+    return fig
 
 def _show(ax: Axes, img: np.ndarray | None) -> None:
     """Draw a uint8 image (gray, or BGR as OpenCV gives it) without rescaling its grey levels."""

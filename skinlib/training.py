@@ -21,10 +21,11 @@ import pandas as pd
 from skinlib.allocator import keep_freed_memory
 from skinlib.datasets import class_weights
 from skinlib.metadata import encode_metadata, fit_metadata
-from skinlib.models import RECIPES, build_model, keras  # Keras as skinlib.models imports it: quietly
+from skinlib.models import build_model, keras  # Keras as skinlib.models imports it: quietly
 from skinlib.filters import dihedral
 from skinlib.calibration import calibrate_predictions
 from skinlib.prediction import predict_arrays, scale_pixels
+from skinlib.recipes import RECIPES
 from skinlib.preprocess import PreprocessResult
 from skinlib.runs import PREDICTION_COLUMNS, check_run_dir, dataset_fingerprint, write_run
 
@@ -134,7 +135,7 @@ class _EpochLog(keras.callbacks.Callback):
 
 
 def _recipe(model: str | keras.Model, given: dict[str, Any]) -> dict[str, Any]:
-    """The settings of a run: the model's recipe (:data:`skinlib.models.RECIPES`), then what was given."""
+    """The settings of a run: the model's recipe (:data:`skinlib.recipes.RECIPES`), then what was given."""
     name = model if isinstance(model, str) else model.name
     settings = dict(RECIPES.get(name, RECIPES["v1"]))  # a model of another name: v1's (plain) settings
     if not isinstance(model, str):

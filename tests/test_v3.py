@@ -13,7 +13,8 @@ import skinlib
 from skinlib import Preprocess
 from skinlib.evaluate import expected_calibration_error
 from skinlib.filters import color_constancy
-from skinlib.models import RECIPES, build_model, build_v3
+from skinlib.models import build_model, build_v3
+from skinlib.recipes import RECIPES
 from skinlib.filters import dihedral
 from skinlib.prediction import predict, predict_arrays
 from skinlib.training import train
