@@ -154,7 +154,8 @@ def check_config(config: Any, where: str | os.PathLike = "config.json") -> tuple
         raise _fail(where, "it has no 'preprocess' entry")
     try:
         preprocess = Preprocess.from_dict(config["preprocess"])
-    except (KeyError, TypeError, ValueError) as exc:
+        output_shape = preprocess.output_shape
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise _fail(where, f"preprocess: {exc}") from None
     for key in _BOOLEANS:
         if key in config and not isinstance(config[key], bool):
@@ -173,9 +174,8 @@ def check_config(config: Any, where: str | os.PathLike = "config.json") -> tuple
         shape = config["input_shape"]
         if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)):
             raise _fail(where, f"input_shape must be three whole numbers > 0, got {shape!r}")
-        if tuple(shape) != preprocess.output_shape:
-            raise _fail(where, f"input_shape {tuple(shape)} differs from its preprocessing's output "
-                               f"{preprocess.output_shape}")
+        if tuple(shape) != output_shape:
+            raise _fail(where, f"input_shape {tuple(shape)} differs from its preprocessing's output {output_shape}")
     metadata = config.get("metadata")
     if metadata is not None and not (
         isinstance(metadata, dict) and isinstance(metadata.get("columns"), list)
@@ -416,8 +416,8 @@ def _swap_in(new: Path, run_dir: Path, overwrite: bool) -> None:
         entries, foreign = _entries(run_dir), _foreign(run_dir)
         if (entries and not overwrite) or foreign:
             kept = _keep_aside(new, run_dir)
-            why = (f"holds {', '.join(foreign[:3])}, which are not a run's files" if foreign
-                   else "was filled by another process while this run trained")
+            why = ("was filled by another process while this run trained" if entries and not overwrite
+                   else f"holds {', '.join(foreign[:3])}, which are not a run's files")
             raise FileExistsError(f"{run_dir} {why}; it was left as it is, and this run was kept in {kept}")
         if not entries:
             try:
