@@ -34,7 +34,7 @@ import pandas as pd
 from skinlib.filters import DIHEDRAL, dihedral
 from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
                            save_cache)
-from skinlib.preprocess import ImageReadError, read_image
+from skinlib.preprocess import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
            "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
@@ -175,7 +175,8 @@ class Signatures:
 
 def _cache_key(paths: list[str]) -> str:
     h = hashlib.sha256()
-    settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16"}
+    settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16",
+                "max_pixels": max_image_pixels()}  # the limit decides which images are skipped
     h.update(json.dumps(settings, sort_keys=True).encode() + b"\n")
     for path in paths:
         h.update(f"{path}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
@@ -214,14 +215,17 @@ def image_signatures(
 ) -> Signatures:
     """:func:`image_signature` of every file in ``paths``, in threads, cached.
 
-    A file that cannot be read or decoded is skipped and listed in ``.skipped`` with the
-    reason; it never stops the run. With ``cache_dir``, the signatures are stored under a
+    A file that cannot be read or decoded, or holds more pixels than the limit of
+    :func:`skinlib.read_image` (100 megapixels by default), is skipped and listed in
+    ``.skipped`` with the reason; it never stops the run. Images are decoded at full
+    size: the pixel digest that makes a pair ``"identical"`` is of the full image. With ``cache_dir``, the signatures are stored under a
     key made of the settings, the paths and each file's :func:`skinlib.files.file_stamp`
     (size, modification time, inode, status-change time; written atomically): the same
     call again reads them instantly. A cache file whose arrays do not fit (dtype, shape,
     indices) counts as missing: recomputed and replaced.
     """
     paths = [str(p) for p in paths]
+    max_image_pixels()  # a bad SKINLIB_MAX_IMAGE_PIXELS is one error now, not a reason for skipping every image
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"signatures-{_cache_key(paths)}.npz"

@@ -160,3 +160,160 @@ def test_foreign_signature_cache_is_recomputed_and_replaced(bmp_table, tmp_path,
     third = image_signatures(bmp_table["path"], cache_dir=cache, progress=False)
     assert third.from_cache
     np.testing.assert_array_equal(third.h64, good.h64)
+
+
+# --------------------------------------------------------------------------- decompression bombs and image headers
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid all-black 8-bit grey PNG, compressed row by row: kilobytes that decode to width x height bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    z = zlib.compressobj(9)
+    row = bytes(1 + width)  # filter byte 0, then black pixels
+    data = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_png_bomb_is_refused_before_decoding(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(12_000, 10_000))  # 120 megapixels in about 100 kB
+    assert bomb.stat().st_size < 500_000
+    with pytest.raises(skinlib.ImageReadError) as info:
+        skinlib.read_image(bomb)
+    msg = str(info.value)
+    assert str(bomb) in msg and "12000 x 10000" in msg and "limit of 100 megapixels" in msg
+    assert "SKINLIB_MAX_IMAGE_PIXELS" in msg
+
+
+def test_png_bomb_is_skipped_with_its_reason_by_preprocess_dataset(bmp_table, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(12_000, 10_000))
+    df = pd.concat([bmp_table, pd.DataFrame({"path": [str(bomb)], "label": [1], "group": ["z"]})], ignore_index=True)
+    res = preprocess_dataset(df, workers=2, progress=False)
+    assert len(res.x) == 4 and res.skipped["path"].tolist() == [str(bomb)]
+    assert "more than the limit of 100 megapixels" in res.skipped["reason"][0]
+
+
+def encoded(ext: str, img: np.ndarray) -> np.ndarray:
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_header_sizes_match_the_decoded_image(ext, channels):
+    from skinlib.preprocess import image_size
+
+    img = lesion_image(size=64)[:48, :]  # 48 x 64: height and width differ
+    img = np.ascontiguousarray(cv2.resize(img, (301, 203)))
+    img = img if channels == 3 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    buf = encoded(ext, img)
+    kind, size = image_size(buf)
+    assert size == cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).shape[:2] == (203, 301)
+    assert kind == {".jpg": "jpeg", ".tiff": "tiff"}.get(ext, ext[1:])
+
+
+def test_top_down_bmp_size():
+    from skinlib.preprocess import image_size
+
+    buf = bytearray(encoded(".bmp", lesion_image(size=32)[:20]).tobytes())
+    buf[22:26] = (-20).to_bytes(4, "little", signed=True)  # negative height: rows stored top-down
+    assert image_size(np.frombuffer(bytes(buf), np.uint8)) == ("bmp", (20, 32))
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff"])
+def test_the_limit_applies_to_every_format_by_keyword_and_environment(tmp_path, monkeypatch, ext):
+    path = tmp_path / f"a{ext}"
+    encoded(ext, np.ascontiguousarray(cv2.resize(lesion_image(size=64), (300, 200)))).tofile(path)
+    assert skinlib.read_image(path, max_pixels=60_000).shape == (200, 300)
+    with pytest.raises(skinlib.ImageReadError, match="300 x 200 pixels"):
+        skinlib.read_image(path, max_pixels=59_999)
+    monkeypatch.setenv("SKINLIB_MAX_IMAGE_PIXELS", "50000")
+    with pytest.raises(skinlib.ImageReadError, match="limit of 0.05 megapixels"):
+        skinlib.read_image(path)
+    assert skinlib.read_image(path, max_pixels=60_000).shape == (200, 300)  # the keyword wins
+
+
+def test_environment_limit_skips_large_images_and_is_in_the_cache_key(bmp_table, tmp_path, monkeypatch):
+    big = tmp_path / "big.png"
+    encoded(".png", np.ascontiguousarray(cv2.resize(lesion_image(size=64), (400, 300)))).tofile(big)
+    df = pd.concat([bmp_table, pd.DataFrame({"path": [str(big)], "label": [1], "group": ["z"]})], ignore_index=True)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SKINLIB_MAX_IMAGE_PIXELS", "100000")
+    small = preprocess_dataset(df, cache_dir=cache, progress=False)
+    assert small.skipped["path"].tolist() == [str(big)] and "limit" in small.skipped["reason"][0]
+    monkeypatch.delenv("SKINLIB_MAX_IMAGE_PIXELS")
+    full = preprocess_dataset(df, cache_dir=cache, progress=False)
+    assert not full.from_cache and len(full.x) == 5 and full.skipped.empty  # not the cache that skipped it
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-5", "1.5"])
+def test_a_bad_environment_limit_is_one_clear_error(bmp_table, monkeypatch, value):
+    monkeypatch.setenv("SKINLIB_MAX_IMAGE_PIXELS", value)
+    for run in (lambda: preprocess_dataset(bmp_table, progress=False),
+                lambda: image_signatures(bmp_table["path"], progress=False)):
+        with pytest.raises(ValueError, match=f"SKINLIB_MAX_IMAGE_PIXELS={value!r}: expected a whole number"):
+            run()
+
+
+def test_find_duplicates_skips_images_over_the_limit(tmp_path, monkeypatch):
+    a = write_bmp(tmp_path / "a.bmp", cv2.resize(lesion_image(size=64), (400, 300)))
+    shutil.copyfile(a, tmp_path / "b.bmp")
+    small = write_bmp(tmp_path / "c.bmp", lesion_image(size=64))
+    monkeypatch.setenv("SKINLIB_MAX_IMAGE_PIXELS", "100000")
+    df = pd.DataFrame({"path": [str(a), str(tmp_path / "b.bmp"), str(small)]})
+    with pytest.warns(UserWarning, match="skipped 2"):
+        pairs = skinlib.find_duplicates(df, progress=False)
+    report = skinlib.skipped_files(pairs)
+    assert sorted(report["path"]) == [str(a), str(tmp_path / "b.bmp")]
+    assert all("more than the limit" in r for r in report["reason"])
+
+
+def jpeg_with_big_app_segments(img: np.ndarray, total: int = 120_000) -> bytes:
+    """A JPEG with ``total`` bytes of APP2 segments (as an ICC profile) before its frame header.
+
+    The payload is full of 0xFF bytes and fake frame markers: only the segment lengths
+    tell where the real frame header is.
+    """
+    data = encoded(".jpg", img).tobytes()
+    assert data[:2] == b"\xff\xd8"
+    rng = np.random.default_rng(0)
+    segments = b""
+    while total > 0:
+        n = min(total, 60_000)
+        payload = bytearray(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+        payload[100:109] = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x10"  # a fake 16 x 16 SOF0 inside the data
+        segments += b"\xff\xe2" + (n + 2).to_bytes(2, "big") + bytes(payload)
+        total -= n
+    return data[:2] + segments + data[2:]
+
+
+def test_jpeg_size_probe_walks_past_large_app_segments(tmp_path):
+    from skinlib.preprocess import _jpeg_size
+
+    big = np.ascontiguousarray(cv2.resize(lesion_image(size=100, radius=30), (800, 600)))
+    path = tmp_path / "icc.jpg"
+    path.write_bytes(jpeg_with_big_app_segments(big))
+    data = np.fromfile(path, np.uint8)
+    assert data.size > 120_000
+    assert _jpeg_size(data) == (600, 800)
+    assert skinlib.read_image(path).shape == (600, 800)
+    # The reduced decode is used: 1/4 scale keeps the shorter side >= 150.
+    assert skinlib.read_image(path, min_side=150).shape == (150, 200)
+    plain = tmp_path / "plain.jpg"
+    encoded(".jpg", big).tofile(plain)
+    np.testing.assert_array_equal(skinlib.read_image(path, min_side=150), skinlib.read_image(plain, min_side=150))
+
+
+def test_jpeg_without_a_frame_header_before_its_scan_is_not_sized():
+    from skinlib.preprocess import _jpeg_size
+
+    assert _jpeg_size(np.frombuffer(b"\xff\xd8\xff\xda\x00\x04\xff\xc0" + bytes(40), np.uint8)) is None
+    assert _jpeg_size(np.frombuffer(b"\x89PNG\r\n\x1a\n" + bytes(40), np.uint8)) is None
