@@ -1,9 +1,17 @@
-"""README.md quotes only what scripts/results.py wrote: its result tables are results/summary.md's."""
+"""The documentation quotes only what the results scripts wrote.
+
+docs/results.md quotes the tables of results/summary.md (scripts/results.py) and
+results/summary_v3.md (scripts/results_v3.py) verbatim; README.md's headline table takes its
+numbers from rows of those same tables. Either differing from the files fails here.
+"""
 
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_PAGE = ROOT / "docs" / "results.md"
+SUMMARY = ROOT / "results" / "summary.md"
+SUMMARY_V3 = ROOT / "results" / "summary_v3.md"
 
 
 def tables(text: str) -> list[str]:
@@ -11,32 +19,141 @@ def tables(text: str) -> list[str]:
     return [m.strip() for m in re.findall(r"(?:^\|.*(?:\n|$))+", text, flags=re.M)]
 
 
-def results_section(readme: str, heading: str = "## Results on real data") -> str:
-    return readme.split(heading, 1)[1].split("\n## ", 1)[0] if heading in readme else ""
+def section(text: str, heading: str) -> str:
+    """The text under a heading line (exactly ``heading``) up to the next heading of its level or above."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines = text.splitlines()
+    try:
+        start = lines.index(heading) + 1
+    except ValueError:
+        return ""
+    end = next(
+        (i for i in range(start, len(lines)) if re.match(rf"^#{{1,{level}}} ", lines[i])),
+        len(lines),
+    )
+    return "\n".join(lines[start:end])
 
 
-def test_readme_result_tables_are_the_ones_the_results_script_wrote():
-    summary = tables((ROOT / "results" / "summary.md").read_text())
-    quoted = tables(results_section((ROOT / "README.md").read_text()))
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def parse_table(table: str) -> tuple[list[str], list[list[str]]]:
+    lines = table.splitlines()
+    return cells(lines[0]), [cells(l) for l in lines[2:]]
+
+
+def number(cell: str) -> str:
+    """A cell as a number is read: bold marks dropped, spaces normalised."""
+    return re.sub(r"\s+", " ", cell.replace("**", "")).strip()
+
+
+def test_results_page_tables_are_the_ones_the_results_script_wrote():
+    summary = tables(SUMMARY.read_text())
+    quoted = tables(section(RESULTS_PAGE.read_text(), "## Results on real data"))
     assert summary, "results/summary.md holds no table"
     assert quoted == summary, (
-        "the tables under 'Results on real data' in README.md differ from results/summary.md; "
-        "rerun scripts/results.py and paste its summary"
+        "the tables under 'Results on real data' in docs/results.md differ from "
+        "results/summary.md; rerun scripts/results.py and paste its summary"
     )
 
 
-def test_readme_run3_tables_are_the_ones_the_v3_results_script_wrote():
-    quoted = tables(results_section((ROOT / "README.md").read_text(), "## Run 3 on real data"))
-    written = ROOT / "results" / "summary_v3.md"
-    if not written.is_file():
-        assert not quoted, "README.md quotes run 3 results but results/summary_v3.md does not exist"
+def test_results_page_run3_tables_are_the_ones_the_v3_results_script_wrote():
+    quoted = tables(section(RESULTS_PAGE.read_text(), "## Run 3 on real data"))
+    if not SUMMARY_V3.is_file():
+        assert not quoted, "docs/results.md quotes run 3 results but results/summary_v3.md does not exist"
         return
-    assert quoted == tables(written.read_text()), (
-        "the tables under 'Run 3 on real data' in README.md differ from results/summary_v3.md; "
-        "rerun scripts/results_v3.py and paste its summary"
+    assert quoted == tables(SUMMARY_V3.read_text()), (
+        "the tables under 'Run 3 on real data' in docs/results.md differ from "
+        "results/summary_v3.md; rerun scripts/results_v3.py and paste its summary"
     )
+
+
+# The README's headline table: its columns, and where each takes its number from.
+# v1 and v2 rows are rows of summary.md's ablation table, found by (preprocessing, model);
+# v3 rows are rows of summary_v3.md's cross-validation table, found by its first cell.
+ABLATION_COLUMNS = {
+    "ROC AUC, published code": "ROC AUC, as published",
+    "ROC AUC": "ROC AUC, corrected",
+    "balanced accuracy": "balanced accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+V3_COLUMNS = {
+    "ROC AUC": "test ROC AUC",
+    "balanced accuracy": "balanced accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+
+
+def headline_table(readme: str) -> tuple[list[str], list[list[str]]]:
+    found = tables(section(readme, "## Results"))
+    assert found, "README.md has no table under '## Results'"
+    return parse_table(found[0])
+
+
+def source_table(path: Path, first_columns: list[str]) -> tuple[list[str], list[list[str]]]:
+    for table in tables(path.read_text()):
+        header, rows = parse_table(table)
+        if header[: len(first_columns)] == first_columns:
+            return header, rows
+    raise AssertionError(f"{path.relative_to(ROOT)} has no table starting with the columns {first_columns}")
+
+
+def check_headline(readme: str) -> None:
+    """Every number of the README's headline table equals its row in the results files."""
+    header, rows = headline_table(readme)
+    assert header[:2] == ["model", "preprocessing"], header
+    ablation_header, ablation_rows = source_table(SUMMARY, ["preprocessing", "model"])
+    ablation = {(r[0], r[1]): dict(zip(ablation_header, r)) for r in ablation_rows}
+    v3_header, v3_rows = source_table(SUMMARY_V3, ["HAM10000, 5-fold CV"])
+    v3 = {r[0]: dict(zip(v3_header, r)) for r in v3_rows}
+
+    models = set()
+    for row in rows:
+        quoted = dict(zip(header, row))
+        model, preprocessing = quoted["model"], quoted["preprocessing"]
+        if model.startswith("v3"):
+            assert model in v3, f"README headline row {model!r} is not a row of results/summary_v3.md"
+            source, columns = v3[model], V3_COLUMNS
+            assert number(quoted["ROC AUC, published code"]) == "–", model
+        else:
+            key = (preprocessing, model)
+            assert key in ablation, f"README headline row {key} is not a row of results/summary.md"
+            source, columns = ablation[key], ABLATION_COLUMNS
+        for mine, theirs in columns.items():
+            assert number(quoted[mine]) == number(source[theirs]), (
+                f"README.md headline, {model} / {preprocessing}, {mine!r}: {quoted[mine]!r}, "
+                f"but the results file says {source[theirs]!r}"
+            )
+        models.add(model.split(",")[0].split(" ")[0])
+    assert models == {"v1", "v2", "v3"}, f"the headline table should show v1, v2 and v3, shows {models}"
+
+
+def test_readme_headline_numbers_are_rows_of_the_summaries():
+    check_headline((ROOT / "README.md").read_text())
+
+
+def test_headline_check_fails_on_a_changed_number():
+    readme = (ROOT / "README.md").read_text()
+    for old, new in [("| 0.830 ± 0.016 |", "| 0.831 ± 0.016 |"), ("| 0.820 | 0.875 |", "| 0.820 | 0.876 |")]:
+        changed = readme.replace(old, new, 1)
+        assert changed != readme, f"the headline table no longer holds {old!r}"
+        try:
+            check_headline(changed)
+        except AssertionError as error:
+            assert new.strip("| ").split(" | ")[-1] in str(error)
+        else:
+            raise AssertionError(f"a changed headline number ({new!r}) went unnoticed")
 
 
 def test_tables_helper_splits_blocks():
     text = "intro\n| a | b |\n|---|---|\n| 1 | 2 |\n\ntext\n| c |\n|---|\n"
     assert tables(text) == ["| a | b |\n|---|---|\n| 1 | 2 |", "| c |\n|---|"]
+
+
+def test_section_stops_at_the_next_heading_of_its_level():
+    text = "# T\n## A\n| 1 |\n### sub\n| 2 |\n## B\n| 3 |\n"
+    assert tables(section(text, "## A")) == ["| 1 |", "| 2 |"]
+    assert section(text, "## Missing") == ""
