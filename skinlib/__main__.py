@@ -132,18 +132,44 @@ def _metadata_table(csv: Path, files: list[Path]):
     return table.assign(path=[str(f) for f in files])
 
 
+def _out_problem(out: Path) -> str:
+    """Why a CSV cannot be written at ``out`` ('' if it can), checked before any prediction.
+
+    Missing folders are fine (they are created); a folder at ``out``, a regular file where
+    a folder of the path should be, or a folder that cannot be written to is not.
+    """
+    if out.is_dir():
+        return f"--out {out} is a folder; expected the path of the CSV file to write"
+    for folder in out.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                return f"--out {out}: {folder} is a file, not a folder"
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"--out {out}: cannot write in {folder} (permission denied)"
+            break
+    return ""
+
+
 def _predict(args: argparse.Namespace) -> int:
+    """Predict, print warnings for the images that failed; exit 0, 1 when no image was read, 2 on bad arguments."""
     import warnings
 
+    from skinlib.datasets import IMAGE_EXTENSIONS
     from skinlib.prediction import image_files, predict
     from skinlib.runs import RunFolderError
 
+    if args.out is not None and (problem := _out_problem(args.out)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            images = args.images
-            if args.metadata is not None:
-                images = _metadata_table(args.metadata, image_files(args.images))
+            files = image_files(args.images)
+            if not files:
+                print(f"error: no image files in {', '.join(args.images)} (looked for "
+                      f"{', '.join(sorted(IMAGE_EXTENSIONS))}, in folders recursively)", file=sys.stderr)
+                return 1
+            images = files if args.metadata is None else _metadata_table(args.metadata, files)
             table = predict(args.run, images)
     except (RunFolderError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -153,10 +179,18 @@ def _predict(args: argparse.Namespace) -> int:
     if args.out:
         from skinlib.files import atomic_write
 
-        atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
+        try:
+            atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
+        except OSError as exc:
+            print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"wrote {len(table)} predictions to {args.out}", file=sys.stderr)
     else:
         table.to_csv(sys.stdout, index=False)
+    failed = int((table["error"] != "").sum())
+    if failed == len(table):
+        print(f"error: none of the {len(table)} image(s) could be read (the warnings above say why)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -167,10 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--update-notebooks", action="store_true",
                       help="also store the executed notebooks, with their outputs, in notebooks/")
     demo.set_defaults(func=_demo)
-    pred = sub.add_parser("predict", help="malignancy probabilities for images, with a trained run's model")
+    pred = sub.add_parser("predict", help="malignancy probabilities for images, with a trained run's model",
+                          epilog="Exit status: 0 when images were predicted (images that could not be read are "
+                                 "listed as warnings and in the error column), 1 when no image could be read or "
+                                 "none was found, 2 for a bad run folder, --out path or --metadata CSV.")
     pred.add_argument("run", help="run folder written by skinlib.train (or its model.keras)")
     pred.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
-    pred.add_argument("--out", type=Path, help="write a CSV here instead of printing it")
+    pred.add_argument("--out", type=Path, help="write the CSV to this file (missing folders are created) instead "
+                                                "of printing it")
     pred.add_argument("--metadata", type=Path, metavar="CSV",
                       help="the images' age, sex and site, for a run trained with metadata: a CSV with an image "
                            "column (path, image_id or image_name) and HAM10000 or ISIC 2020 column names")

@@ -317,3 +317,101 @@ def test_jpeg_without_a_frame_header_before_its_scan_is_not_sized():
 
     assert _jpeg_size(np.frombuffer(b"\xff\xd8\xff\xda\x00\x04\xff\xc0" + bytes(40), np.uint8)) is None
     assert _jpeg_size(np.frombuffer(b"\x89PNG\r\n\x1a\n" + bytes(40), np.uint8)) is None
+
+
+# --------------------------------------------------------------------------- python -m skinlib predict: --out and exit codes
+
+
+def _separable(n: int = 60) -> skinlib.PreprocessResult:
+    rng = np.random.default_rng(0)
+    y = (np.arange(n) % 3 == 0).astype(np.int64)
+    x = rng.integers(60, 120, (n, 28, 28, 1)).astype(np.uint8)
+    x[y == 1, 10:16, 10:16] = 230
+    fold = np.where(np.arange(n) % 10 < 6, "train", np.where(np.arange(n) % 10 < 8, "val", "test"))
+    rows = pd.DataFrame({"path": [f"img{i}.png" for i in range(n)], "label": y, "group": np.arange(n).astype(str),
+                         "fold": fold})
+    return skinlib.PreprocessResult(x, y, rows, pd.DataFrame(columns=["path", "reason"]), config=Preprocess.default())
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "v1"
+    skinlib.train("v1", _separable(), epochs=1, run_dir=run, progress=None)
+    return run
+
+
+@pytest.fixture
+def images(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    write_jpeg(folder / "good.jpg", lesion_image(size=64))
+    (folder / "bad.jpg").write_bytes(b"\xff\xd8\xff junk")
+    return folder
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from skinlib.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def no_prediction(monkeypatch):
+    """Fail the test if a prediction is computed: a bad --out must be reported before."""
+    import skinlib.prediction
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("predictions were computed before --out was checked")
+
+    monkeypatch.setattr(skinlib.prediction, "predict", refuse)
+
+
+def test_out_pointing_at_a_folder_is_an_error_before_predicting(run_dir, images, tmp_path, no_prediction):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    code, out, err = cli("predict", str(run_dir), str(images), "--out", str(folder))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and str(folder) in err and "is a folder" in err and "Traceback" not in err
+    assert list(folder.iterdir()) == []
+
+
+def test_out_under_a_regular_file_is_an_error_before_predicting(run_dir, images, tmp_path, no_prediction):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("keep me")
+    code, _, err = cli("predict", str(run_dir), str(images), "--out", str(blocker / "sub" / "pred.csv"))
+    assert code == 2 and f"{blocker} is a file, not a folder" in err and "Traceback" not in err
+    assert blocker.read_text() == "keep me"
+
+
+def test_out_in_missing_folders_is_written(run_dir, images, tmp_path):
+    out = tmp_path / "new" / "deeper" / "pred.csv"
+    code, _, err = cli("predict", str(run_dir), str(images), "--out", str(out))
+    assert code == 0  # one image of two failed: still success, with a warning
+    assert "warning: " in err and "bad.jpg" in err
+    table = pd.read_csv(out, keep_default_na=False)
+    assert len(table) == 2 and (table["error"] != "").sum() == 1
+
+
+def test_every_image_failing_exits_1(run_dir, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes(b"\xff\xd8\xff junk")
+    code, out, err = cli("predict", str(run_dir), str(folder))
+    assert code == 1
+    assert "none of the 2 image(s) could be read" in err and err.count("warning: ") == 2
+    assert len(pd.read_csv(__import__("io").StringIO(out))) == 2  # the table still says why
+
+
+def test_a_folder_without_images_exits_1(run_dir, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no images here")
+    code, out, err = cli("predict", str(run_dir), str(folder))
+    assert code == 1 and out == ""
+    assert "no image files in" in err and str(folder) in err and ".jpg" in err
