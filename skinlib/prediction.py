@@ -27,7 +27,6 @@ from skinlib.datasets import IMAGE_EXTENSIONS, is_system_file
 from skinlib.filters import dihedral
 from skinlib.metadata import encode_metadata
 from skinlib.models import keras  # Keras as skinlib.models imports it: quietly
-from skinlib.files import file_stamp
 from skinlib.preprocess import Preprocess, preprocess_dataset
 from skinlib.runs import Run
 
@@ -144,24 +143,12 @@ def predict_arrays(
 _LOADED: dict[tuple[str, ...], tuple[keras.Model, dict[str, Any], Preprocess]] = {}
 
 
-def _inode(path: Path) -> int:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return -1
-
-
 def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any], Preprocess]:
     """:func:`skinlib.runs.load_run`, remembered while the folder's files are unchanged (the 4 runs loaded last)."""
-    path = Path(run_dir)
-    path = path.parent if path.suffix == ".keras" else path
-    # The inode too: a retrained run (overwrite=True) is a new file even within one mtime tick.
-    key = tuple([str(path.resolve())] + [f"{file_stamp(f)}:{_inode(f)}" for f in (path / "model.keras", path / "config.json")])
+    run = Run(run_dir)
+    key = run.stamp()  # a retrained or recalibrated run is new files, so a new key
     if key not in _LOADED:
-        run = Run(path)
-        run.require("model.keras", "config.json")
-        config, preprocess = run.read_config()
-        loaded = (run.load_model(), config, preprocess)
+        loaded = run.load()
         while len(_LOADED) >= 4:
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[key] = loaded

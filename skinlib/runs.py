@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
 
-from skinlib.files import atomic_write
+from skinlib.files import atomic_write, file_stamp
 from skinlib.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -233,6 +233,11 @@ class Run:
                 raise RunFolderError(
                     f"{self.path}: not a complete run folder, {name} is missing (was training interrupted?)")
 
+    def stamp(self) -> tuple[str, ...]:
+        """The resolved folder and :func:`skinlib.files.file_stamp` of its model and config:
+        a key that changes whenever the run is retrained or recalibrated (for caches of loaded runs)."""
+        return (str(self.path.resolve()), *(file_stamp(self.path / name) for name in ("model.keras", "config.json")))
+
     def read_config(self) -> tuple[dict[str, Any], Preprocess]:
         """``config.json``, checked (:func:`check_config`), and its :class:`Preprocess`."""
         self.require("config.json")
@@ -282,6 +287,12 @@ class Run:
         self.require("history.csv")
         return pd.read_csv(self.path / "history.csv")
 
+    def load(self) -> tuple["keras.Model", dict[str, Any], Preprocess]:
+        """The model, the config and the :class:`Preprocess`: what prediction needs (:func:`load_run`)."""
+        self.require("model.keras", "config.json")
+        config, preprocess = self.read_config()
+        return self.load_model(), config, preprocess
+
     def load_model(self) -> "keras.Model":
         """The trained model, checked against the run's preprocessing (its input shape)."""
         self.require("model.keras", "config.json")
@@ -317,10 +328,7 @@ def load_run(run_dir: str | os.PathLike) -> tuple["keras.Model", dict[str, Any],
     --------
     >>> model, config, preprocess = load_run("runs/sample/v2")  # doctest: +SKIP
     """
-    run = Run(run_dir)
-    run.require("model.keras", "config.json")
-    config, preprocess = run.read_config()
-    return run.load_model(), config, preprocess
+    return Run(run_dir).load()
 
 
 def load_predictions(run_dir: str | os.PathLike) -> pd.DataFrame:
