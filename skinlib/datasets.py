@@ -122,8 +122,30 @@ def _check_image_file(path: Path) -> str:
     return ""
 
 
+def _outside(paths, root: Path) -> list[str]:
+    """The paths that lie outside ``root`` as written (absolute, or through ``..``), made absolute and normal.
+
+    Lexical, symlinks not followed: an image reached through a symlink inside the
+    folder is inside it, as the user built the folder that way.
+
+    >>> _outside(["/data/d/train/a.jpg", "/data/d/train/../../b.jpg", "/elsewhere/c.jpg"], Path("/data/d"))
+    ['/data/b.jpg', '/elsewhere/c.jpg']
+    """
+    base = os.path.normpath(os.path.abspath(root))
+    out = []
+    for p in paths:
+        full = os.path.normpath(os.path.abspath(p))
+        try:
+            inside = os.path.commonpath([base, full]) == base
+        except ValueError:  # another drive on Windows
+            inside = False
+        if not inside:
+            out.append(full)
+    return out
+
+
 def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout: str) -> pd.DataFrame:
-    """Drop rows whose file is not an image, attach the skipped table, warn."""
+    """Drop rows whose file is not an image, attach the skipped table and the paths outside ``root``, warn."""
     reasons = [_check_image_file(Path(p)) for p in df["path"]]
     bad = np.array([bool(r) for r in reasons], dtype=bool)
     skipped = skipped + [(p, r) for p, r, b in zip(df["path"], reasons, bad) if b]
@@ -132,6 +154,15 @@ def _finish(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout
         raise DatasetError(f"{root}: no usable images found in the {layout} layout ({len(skipped)} skipped)")
     df.attrs["layout"] = layout
     df.attrs["root"] = str(root)
+    outside = _outside(df["path"], root)
+    df.attrs["outside"] = outside
+    if outside:
+        warnings.warn(
+            f"{root}: {len(outside)} image(s) named in the label file lie outside the dataset folder "
+            f"(absolute paths or '..'), e.g. {outside[0]}; they are read from there (never written); "
+            f"the list is in df.attrs['outside']",
+            stacklevel=3,
+        )
     # A plain list, not a DataFrame: pandas compares attrs when concatenating tables,
     # and a DataFrame there would make pd.concat of loaded datasets fail.
     df.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
@@ -418,6 +449,7 @@ def _holds_images(folder: str) -> bool:
 
 def _load_class_folders(root: Path, bases: list[tuple[Path, str]]) -> pd.DataFrame:
     rows, skipped = [], []
+    seen: set[str] = set()
     for base, split in bases:
         # A folder of images beside the class folders under no class name ("melanoma",
         # a typo) is reported: dropping it silently would lose data unnoticed.
@@ -430,7 +462,16 @@ def _load_class_folders(root: Path, bases: list[tuple[Path, str]]) -> pd.DataFra
                     (entry.path, "folder is not a class folder (expected benign/ or malignant/); its files are not used")
                 )
         for label, folder in _class_dirs(base):
-            for dirpath, dirnames, filenames in os.walk(folder):
+            # Symlinked files and folders are followed (a common way to build a dataset from
+            # images kept elsewhere); a folder reached twice (a link loop) is read once.
+            for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+                real = os.path.realpath(dirpath)
+                if real in seen:
+                    dirnames[:] = []
+                    skipped.append((dirpath, "folder already read through another path (a symlink loop or a "
+                                             "second link to it); not read again"))
+                    continue
+                seen.add(real)
                 dirnames.sort()
                 for name in sorted(filenames):
                     path = Path(dirpath) / name
@@ -472,6 +513,15 @@ def load_dataset(path: str | os.PathLike) -> pd.DataFrame:
     and reported: a warning, and the table ``skipped_files(df)``. A folder in no
     known layout, a CSV without the needed columns or a label that is not
     benign/malignant or 0/1 raises :class:`DatasetError`. Only reads the folder.
+
+    Paths outside the folder: a CSV row may name an image outside the dataset folder
+    (an absolute ``image_name``, or ``../other/x``). Such images are used, read from
+    where they are (and, like every image, never written), since researchers keep
+    images elsewhere; but they are reported: a warning, and their absolute, normalised
+    paths in ``df.attrs["outside"]`` (empty when every image is inside). In class-folder
+    datasets, symlinks (to image files or to folders of images kept elsewhere) are
+    followed and count as inside the folder; a folder reached twice through links is
+    read once.
 
     >>> df = load_dataset("data/sample")  # doctest: +SKIP
     >>> df["label"].mean()  # share of malignant images  # doctest: +SKIP

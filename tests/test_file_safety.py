@@ -415,3 +415,114 @@ def test_a_folder_without_images_exits_1(run_dir, tmp_path):
     code, out, err = cli("predict", str(run_dir), str(folder))
     assert code == 1 and out == ""
     assert "no image files in" in err and str(folder) in err and ".jpg" in err
+
+
+# --------------------------------------------------------------------------- paths outside the dataset folder, symlinks
+
+
+def _isic_row_outside(isic_tree: Path, name: str) -> None:
+    csv = isic_tree / "ISIC_2020_Training_GroundTruth.csv"
+    meta = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    row = {**meta.iloc[0].to_dict(), "image_name": name, "patient_id": "IP_out", "target": "1",
+           "benign_malignant": "malignant"}
+    pd.concat([meta, pd.DataFrame([row])], ignore_index=True).to_csv(csv, index=False)
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot"])
+def test_isic_row_outside_the_folder_is_used_and_reported(isic_tree, tmp_path, how):
+    elsewhere = write_jpeg(tmp_path / "elsewhere" / "ISIC_9000000.jpg", lesion_image(seed=5))
+    name = str(elsewhere.with_suffix("")) if how == "absolute" else "../../elsewhere/ISIC_9000000"
+    _isic_row_outside(isic_tree, name)
+    with pytest.warns(UserWarning, match="1 image.*outside the dataset folder") as caught:
+        df = skinlib.load_dataset(isic_tree)
+    assert len(df) == 13 and df["label"].iloc[-1] == 1
+    assert df.attrs["outside"] == [str(elsewhere)]  # absolute and normalised, '..' resolved
+    assert str(elsewhere) in str(caught[0].message)
+    assert os.path.samefile(df["path"].iloc[-1], elsewhere)
+    res = preprocess_dataset(df, progress=False)
+    np.testing.assert_array_equal(res.x[-1], Preprocess.default().load(elsewhere))
+
+
+def test_dotdot_that_stays_inside_is_not_reported(isic_tree):
+    src = isic_tree / "train" / "ISIC_0000000.jpg"
+    shutil.copyfile(src, isic_tree / "ISIC_8000000.jpg")
+    _isic_row_outside(isic_tree, "../ISIC_8000000")  # train/../ is the dataset folder itself
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = skinlib.load_dataset(isic_tree)
+    assert len(df) == 13 and df.attrs["outside"] == []
+
+
+def test_ham_row_outside_the_folder_is_reported(ham_tree, tmp_path):
+    elsewhere = write_jpeg(tmp_path / "other" / "ISIC_7000000.jpg", lesion_image(seed=6))
+    csv = ham_tree / "HAM10000_metadata.csv"
+    meta = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    row = {**meta.iloc[0].to_dict(), "image_id": "../../other/ISIC_7000000", "lesion_id": "HAM_out"}
+    pd.concat([meta, pd.DataFrame([row])], ignore_index=True).to_csv(csv, index=False)
+    with pytest.warns(UserWarning, match="outside the dataset folder"):
+        df = skinlib.load_dataset(ham_tree)
+    assert df.attrs["outside"] == [str(elsewhere)] and len(df) == 11
+
+
+def test_datasets_inside_their_folder_report_nothing_outside(isic_tree, ham_tree, class_tree):
+    for root in (isic_tree, ham_tree, class_tree):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert skinlib.load_dataset(root).attrs["outside"] == []
+
+
+@pytest.fixture
+def linked_tree(tmp_path) -> tuple[Path, dict[str, Path]]:
+    """Class folders whose files are symlinks to images kept in another folder."""
+    store = tmp_path / "store"
+    targets = {}
+    for i in range(6):
+        targets[f"img{i}"] = write_jpeg(store / f"img{i}.jpg", lesion_image(radius=10 + 3 * i, seed=i))
+    root = tmp_path / "linked"
+    for i, (name, target) in enumerate(targets.items()):
+        folder = root / ("malignant" if i % 2 else "benign")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.jpg").symlink_to(target)
+    return root, targets
+
+
+def test_class_folders_of_symlinks_load_and_preprocess(linked_tree, tmp_path):
+    from conftest import tree_digest
+
+    root, targets = linked_tree
+    before = tree_digest(tmp_path / "store")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = skinlib.load_dataset(root)
+    assert len(df) == 6 and skinlib.skipped_files(df).empty and df.attrs["outside"] == []
+    assert df["label"].tolist() == [0, 0, 0, 1, 1, 1]
+    assert all(Path(p).is_symlink() and Path(p).parent.parent == root for p in df["path"])
+    res = preprocess_dataset(df, cache_dir=tmp_path / "cache", progress=False)
+    for path, x in zip(res.rows["path"], res.x):
+        np.testing.assert_array_equal(x, Preprocess.default().load(targets[Path(path).stem]))
+    assert tree_digest(tmp_path / "store") == before
+    assert all(Path(p).is_symlink() for p in df["path"])  # links left as they were
+
+
+def test_symlinked_folder_inside_a_class_folder_is_read(linked_tree, tmp_path):
+    root, _ = linked_tree
+    batch = tmp_path / "batch"
+    for i in range(3):
+        write_jpeg(batch / f"b{i}.jpg", lesion_image(seed=20 + i))
+    (root / "malignant" / "batch").symlink_to(batch, target_is_directory=True)
+    df = skinlib.load_dataset(root)
+    assert len(df) == 9 and (df["label"] == 1).sum() == 6
+    assert {p for p in df["path"] if "/batch/" in p} == {str(root / "malignant" / "batch" / f"b{i}.jpg") for i in range(3)}
+
+
+def test_symlink_loop_and_dangling_link_are_reported_not_followed_forever(linked_tree, tmp_path):
+    root, _ = linked_tree
+    (root / "benign" / "loop").symlink_to(root / "benign", target_is_directory=True)
+    (root / "benign" / "gone.jpg").symlink_to(tmp_path / "no_such.jpg")
+    with pytest.warns(UserWarning, match="skipped 2"):
+        df = skinlib.load_dataset(root)
+    assert len(df) == 6
+    report = skinlib.skipped_files(df)
+    reasons = dict(zip(report["path"], report["reason"]))
+    assert reasons[str(root / "benign" / "loop")].startswith("folder already read")
+    assert reasons[str(root / "benign" / "gone.jpg")] == "image file is missing"
