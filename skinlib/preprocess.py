@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 import cv2
@@ -38,7 +39,45 @@ STEPS: dict[str, Callable[..., np.ndarray]] = {
     "color_constancy": filters.color_constancy,
 }
 
+#: What each step's parameters may be: ``("whole", low, high)`` a whole number,
+#: ``("number", low, high)`` any finite number, in ``[low, high]``; a tuple of words:
+#: one of them. Bounds keep a pipeline's cost and memory sane (a resize to 10**6
+#: pixels a side would need terabytes); :class:`Preprocess` checks every step.
+PARAMETERS: dict[str, dict[str, tuple]] = {
+    "remove_hair": {"kernel_size": ("whole", 1, 101), "threshold": ("number", 0, 255), "inpaint_radius": ("whole", 0, 64)},
+    "crop_to_lesion": {"margin": ("number", 0, 5), "min_area": ("number", 0, 1)},
+    "gray": {},
+    "resize": {"size": ("whole", 1, 4096), "interpolation": ("area", "linear", "nearest", "cubic")},
+    "seed_contour": {"threshold": ("number", 0, 255), "thickness": ("whole", 1, 64), "inpaint_radius": ("whole", 0, 64)},
+    "bilateral": {"d": ("whole", -1, 64), "sigma_color": ("number", 0, 1000), "sigma_space": ("number", 0, 300),
+                  "method": ("opencv", "matrix")},
+    "color_constancy": {"power": ("number", 1, 32)},
+}
+
 _CACHE_VERSION = 1
+
+
+def _check_parameter(step: str, name: str, value: Any) -> Any:
+    """``value`` checked against :data:`PARAMETERS` (NumPy scalars become Python ones); else ``ValueError``.
+
+    >>> _check_parameter("resize", "size", 10**6)
+    Traceback (most recent call last):
+    ...
+    ValueError: preprocessing step 'resize': parameter 'size' must be a whole number from 1 to 4096, got 1000000
+    """
+    rule = PARAMETERS[step][name]
+    where = f"preprocessing step {step!r}: parameter {name!r}"
+    if rule[0] in ("whole", "number"):
+        kind, low, high = rule
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        number = whole or (isinstance(value, (float, np.floating)) and np.isfinite(value))
+        if not (whole if kind == "whole" else number) or not low <= value <= high:
+            what = "a whole number" if kind == "whole" else "a number"
+            raise ValueError(f"{where} must be {what} from {low} to {high}, got {value!r}")
+        return int(value) if whole else float(value)
+    if not isinstance(value, str) or value not in rule:
+        raise ValueError(f"{where} must be one of {list(rule)}, got {value!r}")
+    return value
 
 
 class ImageReadError(ValueError):
@@ -269,6 +308,12 @@ class Preprocess:
     their shorter side stays at least that many pixels (``None``: always decode at
     full size, exactly as ``cv2.imread``).
 
+    Every step is checked when a pipeline is made (directly, by :meth:`from_dict`,
+    :meth:`with_params` or :meth:`replace`): known step names, known parameters, and
+    values of the right type within :data:`PARAMETERS` (a resize ``size`` is a whole
+    number from 1 to 4096). Anything else raises ``ValueError`` naming the step, the
+    parameter and the value.
+
     >>> p = Preprocess.seed()
     >>> print(p)
     read(gray) -> resize(size=28, interpolation='linear') -> seed_contour(threshold=127, thickness=4, inpaint_radius=3) -> bilateral(d=-1, sigma_color=50, sigma_space=50)
@@ -283,15 +328,29 @@ class Preprocess:
     decode_min_side: int | None = None
 
     def __post_init__(self) -> None:
-        steps = tuple((str(name), dict(params)) for name, params in self.steps)
-        for name, params in steps:
-            if name not in STEPS:
+        checked = []
+        for item in self.steps:
+            if not isinstance(item, (tuple, list)) or len(item) != 2 or not isinstance(item[1], Mapping):
+                raise ValueError(f"preprocessing step {item!r}: expected a (name, {{parameter: value}}) pair")
+            name, params = item
+            if not isinstance(name, str) or name not in STEPS:
                 raise ValueError(f"unknown preprocessing step {name!r}; known steps: {', '.join(STEPS)}")
             fn = STEPS[name]
             known = fn.__code__.co_varnames[1 : fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
             unknown = set(params) - set(known)
             if unknown:
-                raise ValueError(f"step {name!r} has no parameter(s) {sorted(unknown)}; it takes {list(known)}")
+                raise ValueError(f"step {name!r} has no parameter(s) {sorted(map(str, unknown))}; it takes {list(known)}")
+            checked.append((name, {k: _check_parameter(name, k, v) for k, v in params.items()}))
+        steps = tuple(checked)
+        if not isinstance(self.color, (bool, np.bool_)):
+            raise ValueError(f"Preprocess color must be True or False, got {self.color!r}")
+        object.__setattr__(self, "color", bool(self.color))
+        side = self.decode_min_side
+        if side is not None and (
+            isinstance(side, (bool, np.bool_)) or not isinstance(side, (int, np.integer)) or not 1 <= side <= 4096
+        ):
+            raise ValueError(f"Preprocess decode_min_side must be None or a whole number from 1 to 4096, got {side!r}")
+        object.__setattr__(self, "decode_min_side", None if side is None else int(side))
         if not any(name == "resize" for name, _ in steps):
             raise ValueError("a Preprocess needs a 'resize' step so that every image ends up the same size")
         if steps[-1][0] in ("crop_to_lesion",):
@@ -405,14 +464,33 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
-        try:
-            return cls(
-                steps=tuple((name, params) for name, params in d["steps"]),
-                color=bool(d.get("color", False)),
-                decode_min_side=d.get("decode_min_side"),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a Preprocess config: {d!r} ({exc})") from None
+        """The pipeline :meth:`to_dict` wrote, every step and parameter checked.
+
+        Raises ``ValueError`` naming what is wrong: a key other than ``steps``,
+        ``color`` and ``decode_min_side``, a step that is no ``[name, {parameters}]``
+        pair, an unknown step or parameter, or a value of the wrong type or outside
+        its bounds (:data:`PARAMETERS`; a resize ``size`` is a whole number from 1
+        to 4096).
+
+        >>> Preprocess.from_dict({"steps": [["resize", {"size": "28"}]]})
+        Traceback (most recent call last):
+        ...
+        ValueError: preprocessing step 'resize': parameter 'size' must be a whole number from 1 to 4096, got '28'
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"not a Preprocess config: expected a dict with 'steps', got {type(d).__name__} {d!r}")
+        unknown = sorted(map(str, set(d) - {"steps", "color", "decode_min_side"}))
+        if unknown:
+            raise ValueError(f"not a Preprocess config: unknown key(s) {unknown}; expected steps, color, decode_min_side")
+        if "steps" not in d:
+            raise ValueError(f"not a Preprocess config: no 'steps' in {d!r}")
+        if not isinstance(d["steps"], (list, tuple)):
+            raise ValueError(f"not a Preprocess config: 'steps' must be a list of [name, {{parameters}}], got {d['steps']!r}")
+        return cls(
+            steps=tuple(tuple(item) if isinstance(item, list) else item for item in d["steps"]),
+            color=d.get("color", False),
+            decode_min_side=d.get("decode_min_side"),
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -526,3 +526,73 @@ def test_symlink_loop_and_dangling_link_are_reported_not_followed_forever(linked
     reasons = dict(zip(report["path"], report["reason"]))
     assert reasons[str(root / "benign" / "loop")].startswith("folder already read")
     assert reasons[str(root / "benign" / "gone.jpg")] == "image file is missing"
+
+
+# --------------------------------------------------------------------------- preprocessing configs
+
+
+@pytest.mark.parametrize("step,param,value,expected", [
+    ("resize", "size", 10**6, "a whole number from 1 to 4096"),
+    ("resize", "size", 0, "a whole number from 1 to 4096"),
+    ("resize", "size", "28", "a whole number from 1 to 4096"),
+    ("resize", "size", 28.0, "a whole number from 1 to 4096"),
+    ("resize", "size", True, "a whole number from 1 to 4096"),
+    ("resize", "size", None, "a whole number from 1 to 4096"),
+    ("resize", "interpolation", "bicubic", "one of ['area', 'linear', 'nearest', 'cubic']"),
+    ("resize", "interpolation", 1, "one of ['area', 'linear', 'nearest', 'cubic']"),
+    ("bilateral", "sigma_color", "50", "a number from 0 to 1000"),
+    ("bilateral", "sigma_space", float("nan"), "a number from 0 to 300"),
+    ("bilateral", "sigma_space", 10**5, "a number from 0 to 300"),
+    ("bilateral", "d", 2.5, "a whole number from -1 to 64"),
+    ("seed_contour", "thickness", 0, "a whole number from 1 to 64"),
+    ("seed_contour", "threshold", [127], "a number from 0 to 255"),
+    ("remove_hair", "kernel_size", 10**4, "a whole number from 1 to 101"),
+    ("crop_to_lesion", "margin", -0.1, "a number from 0 to 5"),
+    ("color_constancy", "power", 0, "a number from 1 to 32"),
+])
+def test_from_dict_checks_types_and_bounds_naming_step_parameter_and_value(step, param, value, expected):
+    steps = [[step, {param: value}]] + ([] if step == "resize" else [["resize", {"size": 28}]])
+    with pytest.raises(ValueError) as info:
+        Preprocess.from_dict({"steps": steps})
+    msg = str(info.value)
+    assert f"step {step!r}" in msg and f"parameter {param!r}" in msg and repr(value) in msg and expected in msg
+    with pytest.raises(ValueError, match=f"parameter {param!r}"):  # construction checks too
+        Preprocess(steps=tuple((n, p) for n, p in steps))
+
+
+def test_with_params_and_replace_are_checked():
+    with pytest.raises(ValueError, match="'size' must be a whole number"):
+        Preprocess.default().with_params("resize", size=10**6)
+    with pytest.raises(ValueError, match="decode_min_side"):
+        Preprocess.default().replace(decode_min_side="big")
+    with pytest.raises(ValueError, match="color must be True or False, got 'false'"):
+        Preprocess.from_dict({"steps": [["resize", {"size": 28}]], "color": "false"})
+
+
+@pytest.mark.parametrize("config,expected", [
+    ({"steps": [["blur", {}], ["resize", {}]]}, "unknown preprocessing step 'blur'"),
+    ({"steps": [["resize", {"size": 28}]], "colour": True}, "unknown key(s) ['colour']"),
+    ({"steps": "resize"}, "'steps' must be a list"),
+    ({"steps": [["resize"]]}, "expected a (name, {parameter: value}) pair"),
+    ({"steps": [["resize", 28]]}, "expected a (name, {parameter: value}) pair"),
+    ({"color": True}, "no 'steps'"),
+    (["resize"], "expected a dict"),
+])
+def test_from_dict_rejects_malformed_configs_with_a_value_error(config, expected):
+    with pytest.raises(ValueError) as info:
+        Preprocess.from_dict(config)
+    assert expected in str(info.value)
+
+
+def test_every_step_parameter_has_a_rule_and_good_configs_still_load():
+    from skinlib.preprocess import PARAMETERS, STEPS
+
+    for name, fn in STEPS.items():
+        params = fn.__code__.co_varnames[1 : fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]
+        assert set(PARAMETERS[name]) == set(params), name
+    for config in (Preprocess.seed(), Preprocess.seed(fast=True), Preprocess.default(), Preprocess.for_model("v3"),
+                   Preprocess(steps=(("remove_hair", {}), ("crop_to_lesion", {"margin": 0.15}),
+                                     ("resize", {"size": 28}), ("bilateral", {"d": 5}))),
+                   Preprocess.default().with_params("resize", size=np.int64(32))):
+        again = Preprocess.from_json(config.to_json())  # NumPy integers became Python ones: JSON works
+        assert again == config
