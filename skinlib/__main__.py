@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                           epilog="Exit status: 0 when images were predicted (images that could not be read are "
                                  "listed as warnings and in the error column), 1 when no image could be read or "
                                  "none was found, 2 for a bad run folder, --out path or --metadata CSV.")
-    pred.add_argument("run", help="run folder written by skinlib.train (or its model.keras)")
+    pred.add_argument("run", help="run folder written by skinlib.train (or the model file inside it)")
     pred.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
     pred.add_argument("--out", type=Path, help="write the CSV to this file (missing folders are created) instead "
                                                 "of printing it")
