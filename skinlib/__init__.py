@@ -40,7 +40,8 @@ from skinlib.datasets import (
 from skinlib.duplicates import find_duplicates
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
-from skinlib.preprocess import ImageReadError, Preprocess, PreprocessResult, preprocess_dataset, read_image
+from skinlib.images import ImageReadError, read_image
+from skinlib.preprocess import Preprocess, PreprocessResult, preprocess_dataset
 from skinlib.results import compare, conclusion
 from skinlib.runs import Run, RunFolderError, load_predictions, load_run
 from skinlib.sample import make_sample

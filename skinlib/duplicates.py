@@ -34,7 +34,7 @@ import pandas as pd
 from skinlib.filters import DIHEDRAL, dihedral
 from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
                            save_cache)
-from skinlib.preprocess import ImageReadError, max_image_pixels, read_image
+from skinlib.images import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
            "DEFAULT_THRESHOLD", "CANDIDATE_BITS",

@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 
 from skinlib import filters
 from skinlib.evaluate import check_predictions, expected_calibration_error
-from skinlib.preprocess import Preprocess, read_image
+from skinlib.images import read_image
+from skinlib.preprocess import Preprocess
 
 __all__ = [
     "output_image",

@@ -209,7 +209,7 @@ def encoded(ext: str, img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_header_sizes_match_the_decoded_image(ext, channels):
-    from skinlib.preprocess import image_size
+    from skinlib.images import image_size
 
     img = lesion_image(size=64)[:48, :]  # 48 x 64: height and width differ
     img = np.ascontiguousarray(cv2.resize(img, (301, 203)))
@@ -221,7 +221,7 @@ def test_header_sizes_match_the_decoded_image(ext, channels):
 
 
 def test_top_down_bmp_size():
-    from skinlib.preprocess import image_size
+    from skinlib.images import image_size
 
     buf = bytearray(encoded(".bmp", lesion_image(size=32)[:20]).tobytes())
     buf[22:26] = (-20).to_bytes(4, "little", signed=True)  # negative height: rows stored top-down
@@ -296,7 +296,7 @@ def jpeg_with_big_app_segments(img: np.ndarray, total: int = 120_000) -> bytes:
 
 
 def test_jpeg_size_probe_walks_past_large_app_segments(tmp_path):
-    from skinlib.preprocess import _jpeg_size
+    from skinlib.images import _jpeg_size
 
     big = np.ascontiguousarray(cv2.resize(lesion_image(size=100, radius=30), (800, 600)))
     path = tmp_path / "icc.jpg"
@@ -313,7 +313,7 @@ def test_jpeg_size_probe_walks_past_large_app_segments(tmp_path):
 
 
 def test_jpeg_without_a_frame_header_before_its_scan_is_not_sized():
-    from skinlib.preprocess import _jpeg_size
+    from skinlib.images import _jpeg_size
 
     assert _jpeg_size(np.frombuffer(b"\xff\xd8\xff\xda\x00\x04\xff\xc0" + bytes(40), np.uint8)) is None
     assert _jpeg_size(np.frombuffer(b"\x89PNG\r\n\x1a\n" + bytes(40), np.uint8)) is None

@@ -29,7 +29,7 @@ from skinlib.plots import (  # noqa: E402
     save_figure,
 )
 
-from skinlib.preprocess import ImageReadError
+from skinlib.images import ImageReadError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

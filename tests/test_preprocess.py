@@ -9,7 +9,7 @@ import pytest
 
 import skinlib
 from skinlib import Preprocess, preprocess_dataset, read_image
-from skinlib.preprocess import ImageReadError, _jpeg_size
+from skinlib.images import ImageReadError, _jpeg_size
 from conftest import lesion_image, tree_digest, write_jpeg
 from test_filters import original_contour
 
