@@ -57,7 +57,6 @@ def _demo(args: argparse.Namespace) -> int:
 
     from skinlib.config import RunConfig, project_dir
     from skinlib.files import atomic_write
-    from skinlib.results import compare, conclusion
 
     cfg = RunConfig.from_env()
     source = project_dir() / "notebooks"
@@ -83,14 +82,24 @@ def _demo(args: argparse.Namespace) -> int:
         for target in targets:
             atomic_write(target, lambda fh: nbformat.write(nb, fh), mode="w")
         print(f"done in {time.perf_counter() - started:.0f} s", flush=True)
+    print(demo_report(cfg))
+    print(f"\nExecuted notebooks: {out_dir}\nFigures: {cfg.run_dir}/*.png")
+    return 0
+
+
+def demo_report(cfg) -> str:
+    """The demo's closing text: the notebooks' runs compared on their test fold, and the conclusion.
+
+    Computed from the run folders (:meth:`skinlib.RunConfig.trained_runs`, :func:`skinlib.compare`),
+    not read from a file a notebook wrote.
+    """
+    from skinlib.results import compare, conclusion
+
     table = compare(cfg.trained_runs())  # the runs the notebooks trained, evaluated on their test fold
     columns = ["roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy", "sensitivity", "specificity",
                "accuracy", "majority_accuracy"]
-    print(f"\nTest fold of {cfg.data.name} ({int(table['n'].iloc[0])} images):\n")
-    print(table[columns].round(3).to_string())
-    print("\n" + conclusion(table).replace("**", ""))
-    print(f"\nExecuted notebooks: {out_dir}\nFigures: {cfg.run_dir}/*.png")
-    return 0
+    return (f"\nTest fold of {cfg.data.name} ({int(table['n'].iloc[0])} images):\n\n"
+            f"{table[columns].round(3).to_string()}\n\n{conclusion(table).replace('**', '')}")
 
 
 #: Columns of a metadata CSV that can name its images (matched on the file's stem or path).

@@ -221,3 +221,34 @@ def test_calibrate_run_replaces_both_files_and_keeps_the_model(trained, tmp_path
     expected = skinlib.apply_temperature(preds["probability_uncalibrated"].to_numpy(), entries["temperature"],
                                          entries["shift"])
     np.testing.assert_allclose(preds["probability"], expected, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- the demo's table
+
+
+def test_demo_report_compares_the_notebooks_runs_from_their_folders(tmp_path):
+    from skinlib.__main__ import demo_report
+
+    cfg = skinlib.RunConfig.from_env(data=tmp_path / "data", run_dir=tmp_path / "runs")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40)
+    for folder, quality in (("v1", 0.3), ("v1_published", 0.0), ("v2", 0.6), ("v2_published", 0.0)):
+        history, _, config = tables(folder)
+        noise = rng.random(40)
+        predictions = pd.DataFrame({"path": [f"{i}.jpg" for i in range(40)], "fold": ["test"] * 40, "label": labels,
+                                    "probability": quality * labels + (1 - quality) * noise,
+                                    "probability_uncalibrated": noise})
+        write_run(cfg.run_dir / folder, model=FakeModel(folder), history=history, predictions=predictions,
+                  config=config)
+    text = demo_report(cfg)
+    assert "Test fold of data (40 images)" in text
+    for name in ("v1 corrected", "v1 as published", "v2 corrected", "v2 as published"):
+        assert name in text
+    assert "v3" not in text  # run 3 is left out when 05_train_v3 has not run
+    expected = skinlib.compare({"v2": cfg.run_dir / "v2"}).loc["v2", "roc_auc"]
+    assert f"v2 corrected ranks images better than chance (ROC AUC {expected:.2f}" in text
+    import shutil
+
+    shutil.rmtree(cfg.run_dir / "v2")
+    with pytest.raises(FileNotFoundError, match="03_train_v2"):
+        demo_report(cfg)
