@@ -3,6 +3,7 @@
 Public API::
 
     load_dataset, split_dataset, undersample, class_weights, skipped_files   # datasets
+    LAYOUTS, detect_layouts                                                 # the layouts load_dataset reads
     find_duplicates                                                         # duplicate images
     merge_groups, check_leakage, drop_leaked                                # leakage-proof splits
     cross_validate, assign_folds                                            # grouped k-fold cross-validation
@@ -29,14 +30,9 @@ from skinlib.config import RunConfig, sample_dir
 from skinlib.crop import crop_to_lesion, lesion_box
 from skinlib.calibration import apply_temperature, calibrate_run, fit_temperature, fit_temperature_shift
 from skinlib.evaluate import choose_threshold, evaluate, expected_calibration_error
-from skinlib.datasets import (
-    DatasetError,
-    class_weights,
-    load_dataset,
-    skipped_files,
-    split_dataset,
-    undersample,
-)
+from skinlib.datasets import class_weights, load_dataset, split_dataset, undersample
+from skinlib.layouts import LAYOUTS, detect_layouts
+from skinlib.reading import DatasetError, skipped_files
 from skinlib.duplicates import find_duplicates
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
@@ -84,6 +80,8 @@ __all__ = [
     "class_weights",
     "load_dataset",
     "skipped_files",
+    "LAYOUTS",
+    "detect_layouts",
     "split_dataset",
     "undersample",
     "ImageReadError",

@@ -36,8 +36,15 @@ __all__ = [
 
 #: The common metadata columns of :func:`skinlib.load_dataset` (HAM10000 and ISIC 2020).
 METADATA_COLUMNS = ("age", "sex", "site")
-#: Columns that hold the label or the diagnosis; never model inputs.
-LABEL_COLUMNS = ("label", "dx", "dx_type", "diagnosis", "benign_malignant", "target")
+#: Columns that hold the label or the diagnosis; never model inputs. Besides the label and HAM10000's
+#: ``dx``: ISIC 2020's ``target``, the one-hot diagnosis columns of ISIC 2018 and 2019, how a diagnosis
+#: was confirmed (``dx_type``, ``diagnosis_confirm_type``), PAD-UFES-20's ``diagnostic`` and ``biopsed``
+#: (its cancers were all biopsied).
+LABEL_COLUMNS = (
+    "label", "dx", "dx_type", "diagnosis", "benign_malignant", "target",
+    "mel", "nv", "bcc", "ak", "akiec", "bkl", "df", "vasc", "scc", "unk",
+    "diagnosis_confirm_type", "diagnostic", "biopsed",
+)
 #: The version of the encoding dict that :func:`fit_metadata` writes.
 ENCODING_VERSION = 1
 
