@@ -19,6 +19,8 @@ Public API::
     train, predict, predict_arrays, scale_pixels                            # training and prediction
     evaluate, choose_threshold, expected_calibration_error                  # metrics
     compare, conclusion                                                     # result tables
+    analyse_errors, diagnosis_metrics, subgroup_metrics, operating_points   # what one AUC hides
+    find_label_issues                                                       # likely label errors
     fit_temperature(_shift), apply_temperature, calibrate_run               # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
@@ -34,6 +36,8 @@ from skinlib.datasets import class_weights, load_dataset, split_dataset, undersa
 from skinlib.layouts import LAYOUTS, detect_layouts
 from skinlib.reading import DatasetError, skipped_files
 from skinlib.duplicates import find_duplicates
+from skinlib.error_analysis import analyse_errors, diagnosis_metrics, operating_points, subgroup_metrics
+from skinlib.label_issues import find_label_issues
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
 from skinlib.images import ImageReadError, read_image
@@ -110,5 +114,10 @@ __all__ = [
     "fit_metadata",
     "encode_metadata",
     "check_metadata_columns",
+    "analyse_errors",
+    "diagnosis_metrics",
+    "subgroup_metrics",
+    "operating_points",
+    "find_label_issues",
     *_LAZY,
 ]

@@ -17,12 +17,12 @@ resolved path (:func:`scored_predictions`), and breaks the result down:
   90% and 95% sensitivity that screening studies report, read off scikit-learn's ROC curve,
   with the threshold each implies.
 
-:func:`error_analysis` does all three; its figures (:func:`plot_diagnoses`,
+:func:`analyse_errors` does all three; its figures (:func:`plot_diagnoses`,
 :func:`plot_subgroups`, :func:`plot_operating_points`) are built like those of
 :mod:`skinlib.plots` (a :class:`matplotlib.figure.Figure`, never pyplot). fairlearn and
 scikit-learn are imported when first used, not on ``import skinlib``.
 
->>> audit = error_analysis("runs/ham/cv", skinlib.load_dataset("data/ham10000"))  # doctest: +SKIP
+>>> audit = analyse_errors("runs/ham/cv", skinlib.load_dataset("data/ham10000"))  # doctest: +SKIP
 >>> audit.diagnoses[["diagnosis", "n", "metric", "value", "roc_auc"]]  # doctest: +SKIP
 >>> figures = audit.figures()  # doctest: +SKIP
 """
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "ErrorAnalysis", "error_analysis", "scored_predictions", "diagnosis_metrics", "subgroup_metrics",
+    "ErrorAnalysis", "analyse_errors", "scored_predictions", "diagnosis_metrics", "subgroup_metrics",
     "operating_points", "age_band", "diagnosis_column", "plot_diagnoses", "plot_subgroups",
     "plot_operating_points", "DIAGNOSIS_COLUMNS", "AGE_BANDS", "SUBGROUP_FEATURES", "UNKNOWN",
 ]
@@ -640,7 +640,7 @@ def operating_points(
 
 @dataclass
 class ErrorAnalysis:
-    """What :func:`error_analysis` found; ``figures()`` draws it.
+    """What :func:`analyse_errors` found; ``figures()`` draws it.
 
     Attributes
     ----------
@@ -669,7 +669,7 @@ class ErrorAnalysis:
         return out
 
 
-def error_analysis(
+def analyse_errors(
     source: Any,
     dataset: pd.DataFrame | None = None,
     *,
@@ -706,7 +706,7 @@ def error_analysis(
 
     Examples
     --------
-    >>> audit = error_analysis("runs/ham/cv", skinlib.load_dataset("data/ham10000"))  # doctest: +SKIP
+    >>> audit = analyse_errors("runs/ham/cv", skinlib.load_dataset("data/ham10000"))  # doctest: +SKIP
     >>> audit.operating_points  # doctest: +SKIP
     """
     scored = scored_predictions(source, dataset, fold=fold, column=column, threshold=threshold)
