@@ -159,6 +159,8 @@ def load_layout(path: str | os.PathLike, layout: str, **options) -> pd.DataFrame
     :func:`skinlib.csv_layout.load_csv`; any other combination is a
     :class:`DatasetError`, as is an unknown layout name (the known ones are listed).
     A folder layout given its signature file reads the file's folder.
+
+    >>> df = load_layout("~/data/both", "isic2018")  # doctest: +SKIP
     """
     if layout not in LAYOUTS:
         raise DatasetError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
@@ -267,7 +269,10 @@ def _table(meta: pd.DataFrame, key: str, folders: list[Path], labels, group: lis
 
 
 def load_isic2020(root: Path) -> pd.DataFrame:
-    """ISIC 2020: ``ISIC_2020_Training_GroundTruth.csv`` with ``train/<image_name>.jpg``; group ``patient_id``."""
+    """ISIC 2020: ``ISIC_2020_Training_GroundTruth.csv`` with ``train/<image_name>.jpg``; group ``patient_id``.
+
+    >>> df = load_isic2020(Path("~/data/ISIC2020").expanduser())  # doctest: +SKIP
+    """
     csv = root / ISIC_CSV
     meta = read_table(csv, ["image_name"], any_of=["target", "benign_malignant"])
     skipped: list[tuple[str, str]] = []
@@ -286,7 +291,10 @@ def load_isic2020(root: Path) -> pd.DataFrame:
 
 
 def load_ham10000(root: Path) -> pd.DataFrame:
-    """HAM10000: ``HAM10000_metadata.csv`` with ``images/`` or the two-part folders; group ``lesion_id``."""
+    """HAM10000: ``HAM10000_metadata.csv`` with ``images/`` or the two-part folders; group ``lesion_id``.
+
+    >>> df = load_ham10000(Path("~/data/HAM10000").expanduser())  # doctest: +SKIP
+    """
     csv = root / HAM_CSV
     meta = read_table(csv, ["image_id", "dx"])
     skipped: list[tuple[str, str]] = []
@@ -336,6 +344,11 @@ def load_isic2019(root: Path) -> pd.DataFrame:
     optional ``ISIC_2019_Training_Metadata.csv`` adds ``age_approx``,
     ``anatom_site_general``, ``lesion_id`` and ``sex`` (and the common ``age``,
     ``sex``, ``site``); the group is ``lesion_id`` where present, else the image.
+    The ``*_downsampled`` images are copies of others: :func:`skinlib.find_duplicates`
+    finds them.
+
+    >>> df = load_isic2019(Path("~/data/ISIC2019").expanduser())  # doctest: +SKIP
+    >>> df["dx"].value_counts()  # doctest: +SKIP
     """
     return _load_one_hot(root, "isic2019", ISIC2019_CSV, ISIC2019_CLASSES, ISIC2019_MALIGNANT,
                          ISIC2019_INPUT, ISIC2019_METADATA)
@@ -347,6 +360,9 @@ def load_isic2018(root: Path) -> pd.DataFrame:
     Malignant as HAM10000 (MEL, BCC, AKIEC); the diagnosis is kept as ``dx``. The
     optional ``ISIC2018_Task3_Training_LesionGroupings.csv`` adds ``lesion_id`` (the
     group; else the image) and ``diagnosis_confirm_type``. No patient metadata.
+    Its images are HAM10000's: do not combine the two.
+
+    >>> df = load_isic2018(Path("~/data/ISIC2018").expanduser())  # doctest: +SKIP
     """
     return _load_one_hot(root, "isic2018", ISIC2018_CSV, ISIC2018_CLASSES, HAM_MALIGNANT,
                          ISIC2018_INPUT, ISIC2018_GROUPINGS)
@@ -359,6 +375,9 @@ def load_pad_ufes_20(root: Path) -> pd.DataFrame:
     ``akiec``); benign: NEV, SEK. ``dx`` is ``diagnostic`` lower-cased. Group
     ``patient_id``; ``gender`` and ``region`` give ``sex`` and ``site``, and
     ``fitspatrick`` the Fitzpatrick ``skin_type`` (1-6).
+
+    >>> df = load_pad_ufes_20(Path("~/data/PAD-UFES-20").expanduser())  # doctest: +SKIP
+    >>> df.groupby("skin_type")["label"].mean()  # doctest: +SKIP
     """
     csv = root / PAD_CSV
     meta = read_table(csv, ["img_id", "diagnostic"])
@@ -419,6 +438,8 @@ def load_class_folders(root: Path) -> pd.DataFrame:
 
     The split folder becomes ``source_split``; each image is its own group (the file's
     path under ``root``). Symlinks are followed; a folder reached twice is read once.
+
+    >>> df = load_class_folders(Path("~/data/mvb").expanduser())  # doctest: +SKIP
     """
     bases = _class_folder_roots(root)
     if not bases:

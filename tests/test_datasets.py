@@ -181,3 +181,25 @@ def test_undersample_and_class_weights():
     assert w == {0: 10 / 16, 1: 10 / 4}
     # weighted class totals are equal
     assert w[0] * 8 == pytest.approx(w[1] * 2)
+
+
+def test_a_folder_in_two_layouts_needs_layout(ham_tree):
+    """HAM10000 files beside benign/ and malignant/ folders: which one is meant is the user's to say."""
+    for cls in ("benign", "malignant"):
+        write_jpeg(ham_tree / cls / "x.jpg", lesion_image())
+    with pytest.raises(DatasetError, match="matches the layouts ham10000, class_folders; pass layout="):
+        load_dataset(ham_tree)
+    assert len(load_dataset(ham_tree, layout="ham10000")) == 10
+    with pytest.warns(UserWarning, match="skipped 2"):  # HAM10000's image folders are no class folders
+        assert len(load_dataset(ham_tree, layout="class_folders")) == 2
+    with pytest.raises(DatasetError, match="unknown layout 'HAM'; known layouts: isic2020, ham10000"):
+        load_dataset(ham_tree, layout="HAM")
+
+
+def test_existing_layouts_by_their_label_file_and_forced(isic_tree, class_tree):
+    assert load_dataset(isic_tree / "ISIC_2020_Training_GroundTruth.csv").attrs["root"] == str(isic_tree)
+    assert load_dataset(isic_tree, layout="isic2020")["path"].tolist() == load_dataset(isic_tree)["path"].tolist()
+    with pytest.raises(DatasetError, match="no benign/ and malignant/ folders"):
+        load_dataset(isic_tree, layout="class_folders")
+    with pytest.raises(DatasetError, match="expected a dataset folder, got a file"):
+        load_dataset(class_tree / "train" / "benign" / "0.jpg")
