@@ -805,8 +805,8 @@ def plot_diagnoses(table: pd.DataFrame) -> "Figure":
 def plot_subgroups(table: pd.DataFrame, metrics: Sequence[str] = ("roc_auc", "sensitivity", "specificity")) -> "Figure":
     """A forest plot: each subgroup's metrics with their intervals, one panel per metric.
 
-    The dashed line in each panel is the whole table's value (the row ``"all"``); a group
-    with too few images shows "too few images" beside its counts.
+    The first row and the dashed line in each panel are the whole table's value (the row
+    ``"all"``); a group with too few images shows "too few images" beside its counts.
 
     Parameters
     ----------
@@ -833,9 +833,9 @@ def plot_subgroups(table: pd.DataFrame, metrics: Sequence[str] = ("roc_auc", "se
     if missing:
         raise ValueError(f"table lacks column(s) {sorted(missing)}; expected the table from subgroup_metrics")
     overall = table[table["feature"] == "all"]
-    rows = table[table["feature"] != "all"].reset_index(drop=True)
-    labels = [f"{f}: {g} (n={n}, {m} mal.)" for f, g, n, m in zip(rows["feature"], rows["group"], rows["n"],
-                                                                   rows["n_malignant"])]
+    rows = pd.concat([overall, table[table["feature"] != "all"]]).reset_index(drop=True)
+    labels = [f"{'all images' if f == 'all' else f'{f}: {g}'} (n={n}, {m} mal.)"
+              for f, g, n, m in zip(rows["feature"], rows["group"], rows["n"], rows["n_malignant"])]
     fig = Figure(figsize=(3.2 * len(metrics) + 2.5, 0.32 * max(len(rows), 1) + 1.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0])
     y = np.arange(len(rows))

@@ -79,6 +79,7 @@ def find_label_issues(
     column: str = "probability",
     filter_by: str = "prune_by_noise_rate",
     method: str = "self_confidence",
+    adjust: bool = False,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Rank images by how likely their label is wrong, from out-of-fold probabilities (cleanlab).
@@ -104,6 +105,11 @@ def find_label_issues(
         cleanlab's label quality score (``cleanlab.rank.get_label_quality_scores``):
         ``"self_confidence"`` (the probability of the given label), ``"normalized_margin"``
         or ``"confidence_weighted_entropy"``.
+    adjust : bool
+        cleanlab's ``adjust_pred_probs``: subtract each class's mean self-confidence before
+        scoring (it accounts for class imbalance in the ranking: with probabilities calibrated
+        to a 20% prevalence every malignant image has a low probability of its label). It
+        changes the ranking only, not the flags.
     columns : sequence of str, optional
         The dataset columns to add instead of :data:`LABEL_COLUMNS`.
 
@@ -145,7 +151,7 @@ def find_label_issues(
     p = scored["probability"].to_numpy()
     pred_probs = np.column_stack([1 - p, p])
     flagged = cleanlab_issues(labels, pred_probs, filter_by=filter_by, n_jobs=1)
-    quality = get_label_quality_scores(labels, pred_probs, method=method)
+    quality = get_label_quality_scores(labels, pred_probs, method=method, adjust_pred_probs=bool(adjust))
     wanted = LABEL_COLUMNS if columns is None else tuple(columns)
     if columns is not None:
         absent = [c for c in wanted if c not in scored.columns]
@@ -167,7 +173,8 @@ def find_label_issues(
     # Likeliest error first; ties in the order of the predictions (a stable sort).
     table = table.sort_values("quality", kind="stable").reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    table.attrs = {"n_flagged": int(table["flagged"].sum()), "filter_by": filter_by, "method": method}
+    table.attrs = {"n_flagged": int(table["flagged"].sum()), "filter_by": filter_by, "method": method,
+                   "adjust": bool(adjust)}
     return table
 
 
@@ -240,7 +247,8 @@ def plot_label_issues(
     diagnosis = next((c for c in ("dx", "diagnosis", "diagnostic") if c in shown.columns), None)
     for ax, (_, row) in zip(axes, shown.iterrows()):
         rank = f"#{row['rank']} " if "rank" in row else ""
-        dx = f" ({row[diagnosis]})" if diagnosis and pd.notna(row[diagnosis]) else ""
+        how = [str(row[c]) for c in (diagnosis, "dx_type") if c and c in row and pd.notna(row[c])]
+        dx = f" ({', '.join(how)})" if how else ""
         title = f"{rank}given {row['given']}{dx}\np(malignant) {row['probability']:.2f}"
         try:
             img = _thumbnail(np.asarray(read(str(row["path"]))), 192)

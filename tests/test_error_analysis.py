@@ -317,6 +317,7 @@ def test_error_analysis_of_a_cross_validation(tmp_path):
     # Without a dataset: no diagnoses, and the subgroup table is the whole table only.
     bare = analyse_errors(cv, n_boot=0)
     assert bare.diagnoses is None and bare.subgroups["feature"].tolist() == ["all"]
+    assert set(bare.figures()) == {"subgroups", "roc"}
 
 
 def test_figures_draw_what_the_tables_hold():
@@ -338,7 +339,8 @@ def test_figures_draw_what_the_tables_hold():
                         "roc_auc_high": [0.9, 0.85, np.nan]})
     fig = plot_subgroups(sub, metrics=["roc_auc"])
     (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["sex: female (n=50, 10 mal.)", "sex: male (n=50, 10 mal.)"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["all images (n=100, 20 mal.)", "sex: female (n=50, 10 mal.)",
+                                                           "sex: male (n=50, 10 mal.)"]
     assert any(line.get_xdata()[0] == 0.8 for line in ax.lines)  # the whole table's value
     y, p = [0, 0, 1, 1, 0, 1], [0.1, 0.4, 0.35, 0.8, 0.2, 0.9]
     fig = plot_operating_points(y, p, operating_points(y, p, threshold=0.5))

@@ -64,10 +64,11 @@ def test_planted_label_flips_are_ranked_first_and_flagged():
                                                            1 - issues["probability"]))
 
 
-@pytest.mark.parametrize("filter_by", ["prune_by_class", "both", "confident_learning"])
-def test_planted_flips_with_other_cleanlab_rules(filter_by):
+@pytest.mark.parametrize("filter_by, adjust", [("prune_by_class", False), ("both", True), ("confident_learning", True)])
+def test_planted_flips_with_other_cleanlab_rules(filter_by, adjust):
     table, flipped = planted(seed=1)
-    issues = find_label_issues(table, filter_by=filter_by, method="normalized_margin")
+    issues = find_label_issues(table, filter_by=filter_by, method="normalized_margin", adjust=adjust)
+    assert issues.attrs["adjust"] is adjust
     assert set(table.loc[flipped, "path"]) <= set(issues.loc[issues["flagged"], "path"])
     assert sorted(issues.head(len(flipped))["path"]) == sorted(table.loc[flipped, "path"])
 
