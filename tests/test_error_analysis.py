@@ -361,6 +361,7 @@ def test_no_pyplot():
 def test_import_skinlib_stays_light():
     import subprocess
 
-    code = "import sys, skinlib; print(sorted(m for m in ('fairlearn', 'cleanlab', 'sklearn') if m in sys.modules))"
+    # fairlearn and cleanlab take seconds to import: only the functions that use them do.
+    code = "import sys, skinlib; print(sorted(m for m in ('fairlearn', 'cleanlab') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
