@@ -91,7 +91,7 @@ def default_cache_dir() -> Path:
 
 
 def image_folder(npz: Path, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The PNG folder of ``npz``: ``<cache_dir>/<file stem>-<first 16 hex digits of its hash>``."""
+    """The PNG folder of ``npz``: ``<cache_dir>/<file stem>-v<FORMAT_VERSION>-<first 16 hex digits of its sha256>``."""
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return base / f"{npz.stem}-v{FORMAT_VERSION}-{npz_digest(npz)[:16]}"
 

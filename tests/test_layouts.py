@@ -266,6 +266,21 @@ def test_dermamnist_interrupted_write_leaves_no_folder(dermamnist_npz, tmp_path,
     assert len(list(materialise(dermamnist_npz, cache).rglob("*.png"))) == 20
 
 
+def test_dermamnist_folder_made_meanwhile_by_another_process_is_used(dermamnist_npz, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    final = image_folder(dermamnist_npz, cache)
+    real = skinlib.dermamnist._write_pngs
+
+    def racing(npz, folder):
+        real(npz, folder)
+        shutil.copytree(folder, final)  # the other process renames its folder into place first
+
+    monkeypatch.setattr(skinlib.dermamnist, "_write_pngs", racing)
+    assert materialise(dermamnist_npz, cache) == final
+    assert [p.name for p in cache.iterdir()] == [final.name]  # ours removed, theirs kept
+    assert len(list(final.rglob("*.png"))) == 20
+
+
 def test_dermamnist_default_cache_is_the_projects(dermamnist_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(skinlib.dermamnist, "project_dir", lambda: tmp_path / "project")
     df = load_dataset(dermamnist_npz)
