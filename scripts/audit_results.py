@@ -27,6 +27,7 @@ import pandas as pd  # noqa: E402
 
 import skinlib  # noqa: E402
 from skinlib.error_analysis import analyse_errors  # noqa: E402
+from skinlib.error_plots import plot_error_analysis  # noqa: E402
 from skinlib.files import atomic_write  # noqa: E402
 from skinlib.label_issues import find_label_issues, plot_label_issues  # noqa: E402
 from skinlib.plots import save_figure  # noqa: E402
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         write_csv(args.out / "subgroups.csv", audit.subgroups)
         write_csv(args.out / "operating_points.csv", audit.operating_points, index=True)
         write_csv(args.out / "label_issues.csv", issues)
-        for name, fig in audit.figures().items():
+        for name, fig in plot_error_analysis(audit).items():
             save_figure(fig, args.out / f"{name}.png")
         save_figure(plot_label_issues(issues, n=args.top), args.out / "label_issues.png")
         print(f"tables and figures written to {args.out}")

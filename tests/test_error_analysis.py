@@ -12,15 +12,13 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from skinlib import Preprocess
+from skinlib.error_plots import plot_diagnoses, plot_error_analysis, plot_operating_points, plot_subgroups
 from skinlib.error_analysis import (
     UNKNOWN,
     age_band,
     diagnosis_metrics,
     analyse_errors,
     operating_points,
-    plot_diagnoses,
-    plot_operating_points,
-    plot_subgroups,
     scored_predictions,
     subgroup_metrics,
 )
@@ -311,13 +309,13 @@ def test_error_analysis_of_a_cross_validation(tmp_path):
     assert np.isnan(run_point["threshold"])  # two folds, two thresholds
     called = prob >= np.repeat([0.4, 0.6], 20)
     assert run_point["sensitivity"] == pytest.approx(called[label == 1].mean())
-    figures = audit.figures()
+    figures = plot_error_analysis(audit)
     assert set(figures) == {"diagnoses", "subgroups", "roc"}
     assert all(isinstance(f, Figure) for f in figures.values())
     # Without a dataset: no diagnoses, and the subgroup table is the whole table only.
     bare = analyse_errors(cv, n_boot=0)
     assert bare.diagnoses is None and bare.subgroups["feature"].tolist() == ["all"]
-    assert set(bare.figures()) == {"subgroups", "roc"}
+    assert set(plot_error_analysis(bare)) == {"subgroups", "roc"}
 
 
 def test_figures_draw_what_the_tables_hold():
@@ -352,7 +350,7 @@ def test_no_pyplot():
     # Building the figures never imports pyplot (the plots module's rule), in a fresh interpreter.
     import subprocess
 
-    code = ("import sys; from skinlib.error_analysis import plot_operating_points; "
+    code = ("import sys; from skinlib.error_plots import plot_operating_points; "
             "plot_operating_points([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6]); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -365,3 +363,19 @@ def test_import_skinlib_stays_light():
     code = "import sys, skinlib; print(sorted(m for m in ('fairlearn', 'cleanlab') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_skin_type_is_broken_down_by_default_where_the_dataset_has_it():
+    rng = np.random.default_rng(0)
+    n = 80
+    label = rng.integers(0, 2, n)
+    scored = pd.DataFrame({"path": [f"{i}.jpg" for i in range(n)], "label": label,
+                           "probability": np.clip(0.3 + 0.4 * label + rng.normal(0, 0.2, n), 0, 1),
+                           "threshold": 0.5, "age": rng.integers(20, 80, n).astype(float),
+                           "sex": rng.choice(["male", "female"], n), "site": rng.choice(["back", "face"], n),
+                           "skin_type": rng.choice([2, 3], n)})
+    scored["predicted"] = scored["probability"] >= scored["threshold"]
+    table = subgroup_metrics(scored, n_boot=0, min_malignant=1, min_benign=1)
+    assert "skin_type" in set(table["feature"])
+    without = subgroup_metrics(scored.drop(columns="skin_type"), n_boot=0, min_malignant=1, min_benign=1)
+    assert "skin_type" not in set(without["feature"])
