@@ -369,6 +369,9 @@ def train(
         meta = encode_metadata(data.rows, encoding)
     if run_dir is not None:
         check_run_dir(run_dir, overwrite)  # fail now, not after training
+        if data.config is None:
+            raise ValueError("data.config is None: a run folder records the preprocessing its images went through "
+                             "(pass the result of preprocess_dataset, or set its config)")
 
     set_determinism(seed)
     keep_freed_memory()

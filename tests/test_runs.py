@@ -252,3 +252,17 @@ def test_demo_report_compares_the_notebooks_runs_from_their_folders(tmp_path):
     shutil.rmtree(cfg.run_dir / "v2")
     with pytest.raises(FileNotFoundError, match="03_train_v2"):
         demo_report(cfg)
+
+
+def test_training_without_a_preprocessing_config_fails_before_training(tmp_path):
+    data = separable(n=60)
+    data.config = None
+
+    class Never(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            raise AssertionError("training started")
+
+    with pytest.raises(ValueError, match="data.config is None"):
+        train("v1", data, epochs=1, run_dir=tmp_path / "run", progress=None, callbacks=[Never()])
+    assert list(tmp_path.iterdir()) == []
+    assert len(train("v1", data, epochs=1, progress=None)) == 1  # without a run folder it is not needed
