@@ -21,6 +21,7 @@ Public API::
     compare, conclusion                                                     # result tables
     analyse_errors, diagnosis_metrics, subgroup_metrics, operating_points   # what one AUC hides
     find_label_issues                                                       # likely label errors
+    find_quality_issues                                                     # dark, blurry, ... images
     fit_temperature(_shift), apply_temperature, calibrate_run               # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
@@ -42,6 +43,7 @@ from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
 from skinlib.images import ImageReadError, read_image
 from skinlib.preprocess import Preprocess, PreprocessResult, preprocess_dataset
+from skinlib.quality import find_quality_issues
 from skinlib.results import compare, conclusion
 from skinlib.runs import Run, RunFolderError, load_predictions, load_run
 from skinlib.sample import make_sample
@@ -119,5 +121,6 @@ __all__ = [
     "subgroup_metrics",
     "operating_points",
     "find_label_issues",
+    "find_quality_issues",
     *_LAZY,
 ]
