@@ -428,6 +428,8 @@ def _swap_in(new: Path, run_dir: Path, overwrite: bool) -> None:
                    else f"holds {', '.join(foreign[:3])}, which are not a run's files")
             raise FileExistsError(f"{run_dir} {why}; it was left as it is, and this run was kept in {kept}")
         if not entries:
+            if os.name == "nt" and run_dir.is_dir():
+                run_dir.rmdir()  # Windows does not rename onto an empty folder
             try:
                 os.rename(new, run_dir)  # onto nothing, or onto an empty folder: atomic either way
             except OSError as exc:
