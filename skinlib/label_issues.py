@@ -178,16 +178,6 @@ def find_label_issues(
     return table
 
 
-def _thumbnail(img: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    scale = side / max(h, w)
-    if scale >= 1:
-        return img
-    return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
 def plot_label_issues(
     issues: pd.DataFrame,
     n: int = 12,
@@ -226,6 +216,8 @@ def plot_label_issues(
     """
     from matplotlib.figure import Figure
 
+    from skinlib.plots import show_image, thumbnail  # matplotlib loads here, not on import skinlib
+
     missing = {"path", "given", "probability"} - set(issues.columns)
     if missing:
         raise ValueError(f"issues lacks column(s) {sorted(missing)}; expected the table from find_label_issues")
@@ -251,14 +243,11 @@ def plot_label_issues(
         dx = f" ({', '.join(how)})" if how else ""
         title = f"{rank}given {row['given']}{dx}\np(malignant) {row['probability']:.2f}"
         try:
-            img = _thumbnail(np.asarray(read(str(row["path"]))), 192)
+            img = thumbnail(np.asarray(read(str(row["path"]))), 192)
         except (OSError, ValueError):  # ImageReadError is a ValueError
             ax.set_title(f"{title}\nunreadable", fontsize=8)
             continue
-        if img.ndim == 2:
-            ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(img[:, :, 2::-1])  # BGR -> RGB
+        show_image(ax, img)
         ax.set_title(title, fontsize=8)
     for ax in axes[len(shown):]:
         ax.remove()

@@ -29,6 +29,8 @@ from skinlib.preprocess import Preprocess
 
 __all__ = [
     "output_image",
+    "show_image",
+    "thumbnail",
     "plot_history",
     "plot_roc",
     "plot_pr",
@@ -396,8 +398,9 @@ def plot_confusion_grid(table: pd.DataFrame, *, columns: int = 4) -> Figure:
         plot_confusion([[row["tn"], row["fp"]], [row["fn"], row["tp"]]], ax=ax, title=str(name))
     return fig
 
-def _show(ax: Axes, img: np.ndarray | None) -> None:
-    """Draw a uint8 image (gray, or BGR as OpenCV gives it) without rescaling its grey levels."""
+def show_image(ax: Axes, img: np.ndarray | None) -> None:
+    """Draw a uint8 image (gray, or BGR as OpenCV gives it) on ``ax`` without rescaling its grey
+    levels, without ticks or frame; ``None`` leaves an empty panel."""
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -456,12 +459,12 @@ def plot_samples(
                     img = read(path)
                 except (OSError, ValueError):  # ImageReadError is a ValueError
                     ax.set_title("unreadable", fontsize=8)
-            _show(ax, img)
+            show_image(ax, img)
         axes[k, 0].set_ylabel(f"{name} ({len(idx)})")
     return fig
 
 
-def _thumbnail(img: np.ndarray, side: int) -> np.ndarray:
+def thumbnail(img: np.ndarray, side: int) -> np.ndarray:
     """``img`` shrunk (area averaging) so that its longer side is at most ``side``: a
     figure of full-size photographs would weigh megabytes and show no more."""
     import cv2
@@ -496,17 +499,17 @@ def plot_duplicates(
     fig = Figure(figsize=(4.4, 2.2 * rows), layout="constrained")
     axes = fig.subplots(rows, 2, squeeze=False)
     if shown.empty:
-        _show(axes[0, 0], None)
-        _show(axes[0, 1], None)
+        show_image(axes[0, 0], None)
+        show_image(axes[0, 1], None)
         axes[0, 0].set_title("no duplicate pairs", fontsize=9)
         return fig
     for (ax_a, ax_b), (_, pair) in zip(axes, shown.iterrows()):
         for ax, path in ((ax_a, str(pair["path_a"])), (ax_b, str(pair["path_b"]))):
             try:
-                _show(ax, _thumbnail(read(path), 160))
+                show_image(ax, thumbnail(read(path), 160))
                 ax.set_title(Path(path).name, fontsize=8)
             except (OSError, ValueError):  # ImageReadError is a ValueError
-                _show(ax, None)
+                show_image(ax, None)
                 ax.set_title("unreadable", fontsize=8)
         how = pair["kind"] + (f", {pair['transform']}" if str(pair.get("transform", "")) else "")
         ax_a.set_ylabel(f"{pair['similarity']:.3f}\n{how}", fontsize=8)
@@ -554,7 +557,7 @@ def plot_stages(config: Preprocess, images: Sequence[np.ndarray], titles: Sequen
     axes = fig.subplots(len(rows), ncols, squeeze=False)
     for i, stages in enumerate(rows):
         for j, (name, img) in enumerate(stages):
-            _show(axes[i, j], img)
+            show_image(axes[i, j], img)
             if i == 0:
                 axes[i, j].set_title(name, fontsize=9)
         if titles is not None:
@@ -646,15 +649,9 @@ def _heat_map_scale(explained) -> tuple[str, Any, str]:
 
 def _shown_image(preprocess: Preprocess, path: Path) -> np.ndarray:
     """What a heat map is drawn over: the file (or the crop the model saw), at most 512 pixels."""
-    import cv2
-
     crop = "crop_to_lesion" in preprocess.step_names()
     shown = _cropped_view(preprocess, path) if crop else read_image(path, color=True)
-    if max(shown.shape[:2]) > 512:  # a 6000x4000 photograph needs no more on a 2.6-inch panel
-        scale = 512 / max(shown.shape[:2])
-        size = (max(1, round(shown.shape[1] * scale)), max(1, round(shown.shape[0] * scale)))
-        shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA)
-    return shown
+    return thumbnail(shown, 512)  # a 6000x4000 photograph needs no more on a 2.6-inch panel
 
 
 def _draw_heat_maps(explained, *, alpha: float, titles: Sequence[str] | None, ncols: int) -> Figure:
@@ -672,7 +669,7 @@ def _draw_heat_maps(explained, *, alpha: float, titles: Sequence[str] | None, nc
     for i, (ax, path) in enumerate(zip(panels, paths)):
         shown = _shown_image(explained.preprocess, path)
         h, w = shown.shape[:2]
-        _show(ax, shown)
+        show_image(ax, shown)
         heat = cv2.resize(explained.maps[i], (w, h), interpolation=cv2.INTER_LINEAR)
         ax.imshow(heat, cmap=cmap, norm=norm, alpha=alpha, gid="heatmap")
         name = path.name if titles is None else str(titles[i])

@@ -181,16 +181,6 @@ def find_quality_issues(
     return table
 
 
-def _thumbnail(img: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    scale = size / max(h, w)
-    if scale < 1:
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return img
-
-
 def plot_quality_issues(
     issues: pd.DataFrame, n: int = 4, *, read: Callable[[str], np.ndarray] | None = None
 ) -> "Figure":
@@ -221,6 +211,8 @@ def plot_quality_issues(
     """
     from matplotlib.figure import Figure
 
+    from skinlib.plots import show_image, thumbnail  # matplotlib loads here, not on import skinlib
+
     missing = {"path", "issue", "score"} - set(issues.columns)
     if missing:
         raise ValueError(f"issues lacks column(s) {sorted(missing)}; expected the table from find_quality_issues")
@@ -245,14 +237,11 @@ def plot_quality_issues(
             score = "" if pd.isna(row["score"]) else f" {row['score']:.2f}"
             title = f"{kind}\n{os.path.basename(str(row['path']))}{score}"
             try:
-                img = _thumbnail(np.asarray(read(str(row["path"]))), 160)
+                img = thumbnail(np.asarray(read(str(row["path"]))), 160)
             except (OSError, ValueError):  # ImageReadError is a ValueError
                 ax.set_title(title, fontsize=8)
                 continue
-            if img.ndim == 2:
-                ax.imshow(img, cmap="gray", vmin=0, vmax=255)
-            else:
-                ax.imshow(img[:, :, 2::-1])  # BGR -> RGB
+            show_image(ax, img)
             ax.set_title(title, fontsize=8)
         for ax in axes[r, len(shown):]:
             ax.remove()
