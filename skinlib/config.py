@@ -47,7 +47,7 @@ SAMPLE_SIZE = 200
 SAMPLE_SEED = 0
 #: Bump when make_sample draws differently, so that a sample made by an older
 #: version is not mistaken for the current one.
-SAMPLE_VERSION = 3
+SAMPLE_VERSION = 4
 
 
 def project_dir() -> Path:

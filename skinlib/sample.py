@@ -5,8 +5,10 @@ pigmented lesion and a few dark hairs. Malignant lesions follow the ABCD rule of
 dermoscopy (Asymmetric, irregular Border, several Colours, larger Diameter);
 benign ones are rounder, even and smaller. The data set is small and easy on
 purpose: it checks that the pipeline runs and learns, it measures nothing clinical.
-A few images are planted copies of others (see :func:`make_sample`), so that duplicate
-finding and leakage checks have something to find.
+A few images are planted copies of others, a few are second photographs of another
+image's lesion, and a few carry the wrong label (see :func:`make_sample`), so that
+duplicate finding, leakage checks and label audits have something to find, and can be
+checked against the truth.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_sample", "draw_lesion_image", "PLANTED_KINDS"]
+__all__ = ["make_sample", "draw_lesion_image", "PLANTED_KINDS", "SAME_LESION_WAYS"]
 
 # Skin tones (BGR), light to dark.
 _SKIN = np.array([[196, 205, 238], [170, 185, 226], [140, 160, 205], [110, 135, 180], [80, 100, 140]], float)
@@ -119,6 +121,126 @@ def _planted_copy(kind: str, img: np.ndarray, jpeg: bytes) -> bytes:
     return buf.tobytes()
 
 
+#: The second photographs of a lesion :func:`make_sample` plants, in this order: the changes
+#: each combines (``rotate``: 20-40 degrees either way, ``zoom``: 1.1-1.25x, ``shift``: 3-6%
+#: of the side, ``brightness``, ``gamma``, ``cast``: a colour cast). Every one is turned and
+#: rescaled or moved, so that no perceptual hash of the whole frame matches its source.
+SAME_LESION_WAYS = (
+    ("rotate", "zoom", "brightness"),
+    ("rotate", "shift", "gamma", "cast"),
+    ("rotate", "zoom", "shift"),
+    ("rotate", "zoom", "shift", "brightness", "gamma", "cast"),
+)
+
+
+def _same_lesion_photo(img: np.ndarray, ways: tuple[str, ...], rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Another photograph of the lesion in ``img``: turned, zoomed, moved and relit as ``ways`` say.
+
+    The geometry is one ``cv2.warpAffine`` about the centre (edges reflected, as if the
+    skin went on); the light a gain, a gamma and a per-channel cast. Returns the image and
+    a description of what was done, with the drawn parameters.
+    """
+    unknown = set(ways) - {"rotate", "zoom", "shift", "brightness", "gamma", "cast"}
+    if unknown:
+        raise ValueError(f"unknown change(s) {sorted(unknown)} in a same-lesion photograph; known: "
+                         "rotate, zoom, shift, brightness, gamma, cast")
+    h, w = img.shape[:2]
+    how = []
+    angle = float(rng.uniform(20, 40) * rng.choice([-1, 1])) if "rotate" in ways else 0.0
+    zoom = float(rng.uniform(1.1, 1.25)) if "zoom" in ways else 1.0
+    shift = rng.uniform(0.03, 0.06, 2) * rng.choice([-1, 1], 2) if "shift" in ways else np.zeros(2)
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom)
+    matrix[:, 2] += shift * (w, h)
+    out = cv2.warpAffine(img, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    if angle:
+        how.append(f"turned {angle:+.0f} degrees")
+    if zoom != 1:
+        how.append(f"zoomed {zoom:.2f}x")
+    if shift.any():
+        how.append(f"moved {shift[0]:+.0%}, {shift[1]:+.0%} of the side")
+    light = out.astype(np.float32) / 255
+    if "gamma" in ways:
+        gamma = float(rng.choice([rng.uniform(0.7, 0.85), rng.uniform(1.2, 1.4)]))
+        light = light**gamma
+        how.append(f"gamma {gamma:.2f}")
+    if "brightness" in ways:
+        gain = float(rng.choice([rng.uniform(0.75, 0.88), rng.uniform(1.12, 1.25)]))
+        light = light * gain
+        how.append(f"brightness x{gain:.2f}")
+    if "cast" in ways:
+        cast = rng.uniform(-14, 14, 3)
+        light = light + cast / 255
+        how.append("colour cast {:+.0f}/{:+.0f}/{:+.0f} (B/G/R)".format(*cast))
+    return np.clip(light * 255 + 0.5, 0, 255).astype(np.uint8), ", ".join(how)
+
+
+def _plant_copies(rng: np.random.Generator, n_dup: int, labels: np.ndarray, patients: list[str],
+                  names: list[str], images: list[np.ndarray], files: list[bytes]) -> tuple[list[tuple], set[int]]:
+    """Replace ``n_dup`` images with copies of others (in ``files``); the rows of ``planted_duplicates.csv``.
+
+    Each copy replaces an image of the same class and another patient. Returns the rows
+    and the indices of the images used (sources and copies).
+    """
+    planted = []
+    used: set[int] = set()
+    n = len(labels)
+    for kind in PLANTED_KINDS[:n_dup]:
+        target = int(rng.choice([i for i in range(n) if i not in used]))
+        sources = [i for i in range(n) if i not in used and i != target
+                   and labels[i] == labels[target] and patients[i] != patients[target]]
+        source = int(rng.choice(sources))
+        used |= {source, target}
+        files[target] = _planted_copy(kind, images[source], files[source])
+        planted.append((names[source], names[target], kind))
+    return planted, used
+
+
+def _plant_same_lesion(rng: np.random.Generator, n_same: int, used: set[int], labels: np.ndarray,
+                       patients: list[str], names: list[str], images: list[np.ndarray],
+                       files: list[bytes]) -> list[tuple]:
+    """Replace ``n_same`` images with second photographs of other images' lesions (in ``files``).
+
+    Made the ways of :data:`SAME_LESION_WAYS`, in order; each replaces an unused image of
+    the same class and another patient. ``used`` grows by the images taken. Returns the
+    rows of ``planted_same_lesion.csv``.
+    """
+    planted = []
+    n = len(labels)
+    for ways in SAME_LESION_WAYS[:n_same]:
+        targets = [i for i in range(n) if i not in used]
+        target = int(rng.choice(targets))
+        sources = [i for i in targets if i != target and labels[i] == labels[target] and patients[i] != patients[target]]
+        if not sources:
+            raise ValueError(f"no image left to photograph again for a {'malignant' if labels[target] else 'benign'} "
+                             f"image of {n}: ask for fewer same-lesion pairs, copies or label flips")
+        source = int(rng.choice(sources))
+        used |= {source, target}
+        img, how = _same_lesion_photo(images[source], ways, rng)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        assert ok
+        files[target] = buf.tobytes()
+        planted.append((names[source], names[target], how))
+    return planted
+
+
+def _plant_label_flips(rng: np.random.Generator, n_flips: int, used: set[int], labels: np.ndarray) -> np.ndarray:
+    """The indices of ``n_flips`` images, none in ``used``, whose given label is to be flipped.
+
+    Alternately a drawn benign and a drawn malignant image, so an even number of flips
+    leaves the class balance unchanged.
+    """
+    free = np.array([i for i in range(len(labels)) if i not in used], dtype=int)
+    chosen: list[int] = []
+    for k in range(n_flips):
+        drawn = k % 2  # 0: a benign image given as malignant, 1: the other way
+        pool = [int(i) for i in free[labels[free] == drawn] if i not in chosen]
+        if not pool:
+            raise ValueError(f"no {'malignant' if drawn else 'benign'} image left to mislabel among {len(labels)}: "
+                             "ask for fewer label flips, copies or same-lesion pairs")
+        chosen.append(int(rng.choice(pool)))
+    return np.array(chosen, dtype=int)
+
+
 #: Body sites of the sample's lesions (ISIC 2020's ``anatom_site_general_challenge`` values).
 SITES = ("torso", "lower extremity", "upper extremity", "head/neck", "palms/soles")
 
@@ -152,25 +274,73 @@ def make_sample(
     seed: int = 0,
     malignant_share: float = 0.25,
     duplicates: int | None = None,
+    same_lesion: int | None = None,
+    label_flips: int | None = None,
 ) -> Path:
     """Write a synthetic dataset of ``n`` images in the ISIC 2020 layout.
 
-    ``path/ISIC_2020_Training_GroundTruth.csv`` (``image_name``, ``patient_id``,
-    ``sex``, ``age_approx``, ``anatom_site_general_challenge``, ``benign_malignant``,
-    ``target``) and ``path/train/<image_name>.jpg``. Patients
-    have one to four images each; ``malignant_share`` of the images are malignant.
-    The same ``seed`` gives the same files. The folder is built beside ``path`` and
-    renamed into place, so an interrupted call leaves nothing half-written; an
-    existing ``path`` is never overwritten.
+    Like real collections, the sample holds copies of some images, second photographs of
+    some lesions under another patient, and some wrong labels, all planted in known places
+    and listed in CSV files, so that an audit can be checked against the truth.
 
-    Like real collections, the sample holds copies of some images under another name and
-    another patient: ``duplicates`` of them (default ``min(6, n // 30)``: 6 in the
-    built-in 200-image sample), made in the ways of :data:`PLANTED_KINDS` (a byte copy, a
-    mirror image, a resized, turned, cropped and colour-shifted copy), each of an image
-    of the same class, so the class balance is unchanged. They are listed in
-    ``path/planted_duplicates.csv`` (``image_a``: the source, ``image_b``: the copy,
-    ``kind``), so that duplicate finding can be checked against the truth.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder to write; it must not exist. The folder is built beside ``path`` and
+        renamed into place, so an interrupted call leaves nothing half-written.
+    n : int, default 200
+        Number of images, planted ones included; at least 2.
+    seed : int, default 0
+        Seed of every random choice: the same seed gives the same files.
+    malignant_share : float, default 0.25
+        Share of the images drawn malignant.
+    duplicates : int, optional
+        Number of images replaced by a copy of another image of the same class and another
+        patient, made in the ways of :data:`PLANTED_KINDS` (a byte copy, a mirror image, a
+        resized, turned, cropped and colour-shifted copy). Default ``min(6, n // 30)``: 6
+        in the built-in 200-image sample; at most ``min(6, n // 4)``.
+    same_lesion : int, optional
+        Number of images replaced by another photograph of another image's lesion, of the
+        same class and under another patient id: the lesion turned by 20-40 degrees,
+        zoomed, moved by a few percent and relit, each pair in another combination of
+        :data:`SAME_LESION_WAYS`. Unlike the copies, a perceptual hash does not match
+        them: they are the leak a patient registered twice makes. Default
+        ``min(4, n // 50)``: 4 in the built-in sample; at most ``min(4, n // 10)``.
+    label_flips : int, optional
+        Number of images, none of them a planted copy or photograph or their source, whose
+        given ``target`` and ``benign_malignant`` are the opposite of the class drawn,
+        alternately a benign image labelled malignant and a malignant one labelled benign
+        (an even number keeps the class balance). Default ``min(4, n // 50)``; at most
+        ``n // 10``.
 
+    Returns
+    -------
+    pathlib.Path
+        ``path``, which holds ``ISIC_2020_Training_GroundTruth.csv`` (``image_name``,
+        ``patient_id``, ``sex``, ``age_approx``, ``anatom_site_general_challenge``,
+        ``benign_malignant``, ``target``), ``train/<image_name>.jpg`` and the truth of
+        what was planted: ``planted_duplicates.csv`` (``image_a``: the source,
+        ``image_b``: the copy, ``kind``), ``planted_same_lesion.csv`` (``image_a``: the
+        source, ``image_b``: the second photograph, ``how``: the changes and their
+        parameters) and ``planted_label_flips.csv`` (``image``, ``given``, ``drawn``:
+        ``benign`` or ``malignant``).
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists; it is never overwritten.
+    ValueError
+        When ``n`` or a count of planted images is out of range.
+
+    Notes
+    -----
+    Patients have one to four images each. Each kind of plant is drawn with its own
+    random generator, after the images: asking for none of one kind leaves every other
+    file as it is, byte for byte, and the planted images' sources are unchanged. The
+    metadata (age, sex, site) follows the class drawn, not the label given.
+
+    Examples
+    --------
     >>> folder = make_sample("/tmp/skin-sample", n=20)  # doctest: +SKIP
     """
     path = Path(path)
@@ -178,11 +348,10 @@ def make_sample(
         raise FileExistsError(f"{path} already exists; make_sample never overwrites a folder")
     if n < 2:
         raise ValueError(f"n must be at least 2 (one image per class), got {n}")
-    n_dup = min(len(PLANTED_KINDS), n // 30) if duplicates is None else int(duplicates)
-    if not 0 <= n_dup <= min(len(PLANTED_KINDS), n // 4):
-        raise ValueError(
-            f"duplicates must be between 0 and {min(len(PLANTED_KINDS), n // 4)} for n={n}, got {duplicates}"
-        )
+    n_dup = _planted_count("duplicates", duplicates, min(len(PLANTED_KINDS), n // 30), min(len(PLANTED_KINDS), n // 4), n)
+    n_same = _planted_count("same_lesion", same_lesion, min(len(SAME_LESION_WAYS), n // 50),
+                            min(len(SAME_LESION_WAYS), n // 10), n)
+    n_flips = _planted_count("label_flips", label_flips, min(4, n // 50), n // 10, n)
     rng = np.random.default_rng(seed)
     n_malignant = max(1, int(round(malignant_share * n)))
     labels = np.zeros(n, dtype=int)
@@ -209,29 +378,27 @@ def make_sample(
             assert ok
             images.append(img)
             files.append(buf.tobytes())
-        # Planted copies: drawn with their own generator, so the other images stay as
-        # they were; each replaces an image of the same class and another patient.
-        planted = []
-        pick = np.random.default_rng([seed, 1])
-        used: set[int] = set()
-        for kind in PLANTED_KINDS[:n_dup]:
-            target = int(pick.choice([i for i in range(n) if i not in used]))
-            sources = [i for i in range(n) if i not in used and i != target
-                       and labels[i] == labels[target] and patients[i] != patients[target]]
-            source = int(pick.choice(sources))
-            used |= {source, target}
-            files[target] = _planted_copy(kind, images[source], files[source])
-            planted.append((names[source], names[target], kind))
+        # The plants: each kind with its own generator, so the other images stay as they were.
+        copies, used = _plant_copies(np.random.default_rng([seed, 1]), n_dup, labels, patients, names, images, files)
+        same = _plant_same_lesion(np.random.default_rng([seed, 3]), n_same, used, labels, patients, names,
+                                  images, files)
+        flipped = _plant_label_flips(np.random.default_rng([seed, 4]), n_flips, used, labels)
+        given = labels.copy()
+        given[flipped] = 1 - labels[flipped]
         for name, data in zip(names, files):
             (tmp / "train" / f"{name}.jpg").write_bytes(data)
-        pd.DataFrame(planted, columns=["image_a", "image_b", "kind"]).to_csv(tmp / "planted_duplicates.csv", index=False)
+        classes = np.array(["benign", "malignant"])
+        pd.DataFrame(copies, columns=["image_a", "image_b", "kind"]).to_csv(tmp / "planted_duplicates.csv", index=False)
+        pd.DataFrame(same, columns=["image_a", "image_b", "how"]).to_csv(tmp / "planted_same_lesion.csv", index=False)
+        pd.DataFrame({"image": [names[i] for i in flipped], "given": classes[given[flipped]],
+                      "drawn": classes[labels[flipped]]}).to_csv(tmp / "planted_label_flips.csv", index=False)
         pd.DataFrame(
             {
                 "image_name": names,
                 "patient_id": patients,
                 **_patient_metadata(np.random.default_rng([seed, 2]), patients, labels),
-                "benign_malignant": np.where(labels == 1, "malignant", "benign"),
-                "target": labels,
+                "benign_malignant": classes[given],
+                "target": given,
             }
         ).to_csv(tmp / "ISIC_2020_Training_GroundTruth.csv", index=False)
         os.replace(tmp, path)
@@ -239,3 +406,14 @@ def make_sample(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _planted_count(name: str, value: int | None, default: int, most: int, n: int) -> int:
+    """``value`` (``default`` when None) as a count of planted images, checked to lie in [0, most]."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number of images, got {value!r}")
+    if not 0 <= value <= most:
+        raise ValueError(f"{name} must be between 0 and {most} for n={n}, got {value}")
+    return int(value)
