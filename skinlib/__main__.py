@@ -1,4 +1,5 @@
-"""Command line: ``python -m skinlib demo`` and ``python -m skinlib predict RUN_DIR IMAGE_OR_FOLDER...``."""
+"""Command line: ``python -m skinlib demo``, ``python -m skinlib predict RUN_DIR IMAGE_OR_FOLDER...`` and
+``python -m skinlib audit DATASET --out DIR``."""
 
 from __future__ import annotations
 
@@ -203,6 +204,44 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    """Audit a dataset and write its report; exit 0, or 2 for a bad dataset, run folder or --out."""
+    from skinlib.audit import audit_dataset, check_runs
+    from skinlib.datasets import load_dataset
+    from skinlib.report import write_audit_report
+
+    for folder in (args.out, *args.out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                print(f"error: --out {args.out}: {folder} is a file, not a folder", file=sys.stderr)
+                return 2
+            break
+    try:
+        check_runs(args.runs)  # before the datasets are read
+        tables = {}
+        for path in [args.dataset, *args.against]:
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"dataset {path} not found")
+            tables[path] = load_dataset(path, layout=args.layout if path == args.dataset else None)
+        df = tables.pop(args.dataset)
+        against = {}
+        for path, table in tables.items():
+            name = Path(path).name or str(path)
+            against[name if name not in against else str(path)] = table
+        audit = audit_dataset(df, against=against, runs=args.runs, cache_dir=args.cache_dir, n_boot=args.n_boot,
+                              same_lesion=not args.no_same_lesion, quality=not args.no_quality)
+        page = write_audit_report(audit, args.out)
+    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:  # DatasetError, RunFolderError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the report in {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(audit.summary.to_string(index=False), file=sys.stderr)
+    print(f"wrote the audit report to {page}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skinlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +261,23 @@ def main(argv: list[str] | None = None) -> int:
                       help="the images' age, sex and site, for a run trained with metadata: a CSV with an image "
                            "column (path, image_id or image_name) and HAM10000 or ISIC 2020 column names")
     pred.set_defaults(func=_predict)
+    aud = sub.add_parser("audit", help="audit a dataset (copies, same-lesion pairs, leakage, label errors, image "
+                                       "quality, error analysis) into a self-contained HTML report",
+                         epilog="Exit status: 0 when the report was written, 2 for a bad dataset, run folder or "
+                                "--out path.")
+    aud.add_argument("dataset", help="the dataset folder (any layout load_dataset reads)")
+    aud.add_argument("--against", nargs="+", default=[], metavar="OTHER",
+                     help="other datasets to look for copies of the dataset's images in")
+    aud.add_argument("--runs", nargs="+", default=[], metavar="RUN_OR_CV_DIR",
+                     help="cross-validation folders (label errors and error analysis) or run folders (error "
+                          "analysis) trained on the dataset")
+    aud.add_argument("--out", type=Path, required=True, help="the report folder (report.html and the CSV files)")
+    aud.add_argument("--layout", help="force the dataset's layout when its folder matches two")
+    aud.add_argument("--cache-dir", type=Path, help="cache the image signatures here (the same audit again is fast)")
+    aud.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the error analysis (0: none)")
+    aud.add_argument("--no-same-lesion", action="store_true", help="skip the search for same-lesion pairs")
+    aud.add_argument("--no-quality", action="store_true", help="skip the image quality checks")
+    aud.set_defaults(func=_audit)
     args = parser.parse_args(argv)
     return args.func(args)
 
