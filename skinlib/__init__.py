@@ -22,6 +22,7 @@ Public API::
     analyse_errors, diagnosis_metrics, subgroup_metrics, operating_points   # what one AUC hides
     find_label_issues                                                       # likely label errors
     find_quality_issues                                                     # dark, blurry, ... images
+    audit_dataset, DatasetAudit, write_audit_report                         # the whole audit, as an HTML report
     fit_temperature(_shift), apply_temperature, calibrate_run               # calibration
     gradcam, occlusion_map                                                  # where a model looks
 
@@ -38,6 +39,8 @@ from skinlib.layouts import LAYOUTS, detect_layouts
 from skinlib.reading import DatasetError, skipped_files
 from skinlib.duplicates import find_duplicates
 from skinlib.error_analysis import analyse_errors, diagnosis_metrics, operating_points, subgroup_metrics
+from skinlib.audit import DatasetAudit, audit_dataset
+from skinlib.report import write_audit_report
 from skinlib.label_issues import find_label_issues
 from skinlib.leakage import check_leakage, drop_leaked, merge_groups
 from skinlib.metadata import check_metadata_columns, encode_metadata, fit_metadata
@@ -122,5 +125,8 @@ __all__ = [
     "operating_points",
     "find_label_issues",
     "find_quality_issues",
+    "audit_dataset",
+    "DatasetAudit",
+    "write_audit_report",
     *_LAZY,
 ]
