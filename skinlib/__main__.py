@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 
 
-NOTEBOOKS = ("01_preprocess", "02_train_v1", "03_train_v2", "04_compare", "05_train_v3")
-#: The demo runs 05 before 04, so that the comparison it ends with includes run 3.
-DEMO_ORDER = ("01_preprocess", "02_train_v1", "03_train_v2", "05_train_v3", "04_compare")
+NOTEBOOKS = ("01_preprocess", "02_train_v1", "03_train_v2", "04_compare", "05_train_v3", "06_audit")
+#: The demo runs 05 before 04, so that the comparison it ends with includes run 3; the audit comes last.
+DEMO_ORDER = ("01_preprocess", "02_train_v1", "03_train_v2", "05_train_v3", "04_compare", "06_audit")
 
 # The demo's kernels talk to this process over unix domain sockets (ZeroMQ "ipc" transport) in a
 # private temporary folder, not over localhost TCP ports: only processes allowed into that folder
