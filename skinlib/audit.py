@@ -379,5 +379,9 @@ def _same_lesion_pairs(df, against, copies, options, gather, notes, quietly) -> 
                                                                                       **kwargs)
         gather(pairs, "same lesion")
         merged = merge_pairs(copy_pairs.drop(columns="against"), pairs)
-        found.append(_with_against(merged[merged["kind"] == "same lesion"], other_name))
+        new = merged[merged["kind"] == "same lesion"]
+        kept = {frozenset(ab) for ab in zip(new["path_a"].astype(str), new["path_b"].astype(str))}
+        # The finder's own rows (its columns and dtypes), less the pairs already listed as copies.
+        mask = [frozenset(ab) in kept for ab in zip(pairs["path_a"].astype(str), pairs["path_b"].astype(str))]
+        found.append(_with_against(pairs[mask], other_name))
     return pd.concat(found, ignore_index=True).reset_index(drop=True)

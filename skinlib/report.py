@@ -21,6 +21,7 @@ import datetime
 import html
 import io
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -52,7 +53,8 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2e
 table { border-collapse: collapse; font-size: .85em; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: .2em .5em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td { overflow-wrap: anywhere; max-width: 40em; }
+td { overflow-wrap: break-word; max-width: 40em; } td.num { white-space: nowrap; }
+div.table { overflow-x: auto; }
 img { max-width: 100%; height: auto; display: block; margin: .5em 0; }
 .note { color: #555; font-size: .9em; } nav a { margin-right: 1em; }
 """
@@ -90,14 +92,15 @@ def html_table(table: pd.DataFrame, max_rows: int = 100, csv_name: str | None = 
 
     Examples
     --------
-    >>> html_table(pd.DataFrame({"path": ["<b>.jpg"], "n": [2]}))
-    '<table><tr><th>path</th><th>n</th></tr><tr><td>&lt;b&gt;.jpg</td><td class="num">2</td></tr></table>'
+    >>> text = html_table(pd.DataFrame({"path": ["<b>.jpg"], "n": [2]}))
+    >>> "<td>&lt;b&gt;.jpg</td>" in text, '<td class="num">2</td>' in text, "<b>" in text
+    (True, True, False)
     """
     if table.empty:
         return '<p class="note">none</p>'
     head = "".join(f"<th>{_esc(c)}</th>" for c in table.columns)
     rows = ["<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.head(max_rows).itertuples(index=False)]
-    out = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    out = f'<div class="table"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
     if len(table) > max_rows:
         where = f"; all of them are in {_esc(csv_name)}" if csv_name else ""
         out += f'<p class="note">The first {max_rows} of {len(table)} rows{where}.</p>'
@@ -126,9 +129,9 @@ def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
                read: Callable[[str], np.ndarray] | None = None) -> "Figure":
     """The first ``n`` pairs of a pair table side by side, ``per_row`` pairs to a row.
 
-    Each image is titled with its file name, each pair with its similarity and kind (and the
-    same-lesion finder's ``evidence``, or the copy's ``transform``); an image that cannot be
-    read is a blank cell titled "unreadable".
+    Each image is titled with its file name; under each pair, its similarity and kind, and the
+    same-lesion finder's ``evidence`` or the copy's ``transform``. An image that cannot be read
+    is a blank cell titled "unreadable".
 
     Parameters
     ----------
@@ -164,7 +167,7 @@ def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
     shown = pairs.head(n)
     per_row = max(1, min(per_row, len(shown)))
     rows = max(1, -(-len(shown) // per_row))
-    fig = Figure(figsize=(4.4 * per_row, 2.5 * rows), layout="constrained")
+    fig = Figure(figsize=(4.4 * per_row, 2.8 * rows), layout="constrained")
     axes = fig.subplots(rows, 2 * per_row, squeeze=False)
     for ax in axes.ravel():
         show_image(ax, None)
@@ -177,9 +180,9 @@ def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
             except (OSError, ValueError):  # ImageReadError is a ValueError
                 ax.set_title("unreadable", fontsize=8)
         how = str(pair.get("evidence", "") or pair.get("transform", "") or "")
-        how = how if how != "nan" else ""
-        axes[row, 2 * col].set_ylabel(f"{pair['similarity']:.3f}\n{pair['kind']}" + (f"\n{how}" if how else ""),
-                                      fontsize=8, parse_math=False)
+        ax_a, ax_b = axes[row, 2 * col : 2 * col + 2]
+        ax_a.set_xlabel(f"{pair['similarity']:.3f}, {pair['kind']}", fontsize=8, parse_math=False)
+        ax_b.set_xlabel(textwrap.fill(how if how != "nan" else "", 32), fontsize=7, parse_math=False)
     for ax in axes.ravel()[2 * len(shown):]:
         ax.remove()
     return fig

@@ -224,6 +224,13 @@ def test_the_same_lesion_search_runs_when_present(sample, tmp_path):
     assert {"path_a", "path_b", "similarity", "kind", "inliers", "evidence", "against"} <= set(lesions.columns)
     assert (lesions["kind"] == "same lesion").all() and lesions["similarity"].between(0, 1).all()
     assert not stems(lesions) & stems(audit.copies)  # a copy is listed once, as a copy
+    truth = sample / "planted_same_lesion.csv"
+    if truth.exists():  # the sample plants second photographs of some lesions: each is found
+        planted = pd.read_csv(truth)
+        assert len(planted) and {frozenset(p) for p in planted[["image_a", "image_b"]].itertuples(index=False)} <= \
+            stems(lesions)
+        counts = audit.summary.set_index(["check", "issue"])["count"]
+        assert counts["same lesion", "pairs"] == len(lesions)
     write_audit_report(audit, tmp_path)
     table = pd.read_csv(tmp_path / "same_lesion.csv")
     assert {"path_a", "path_b", "inliers", "evidence"} <= set(table.columns) and len(table) == len(lesions)
