@@ -325,6 +325,7 @@ def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_r
             if not folder.is_dir():
                 raise NotADirectoryError(f"{out}: cannot write the report there, {folder} is a file, not a folder")
             break
+    text = _page(audit, max_rows, pairs_shown)  # every figure drawn before the first file is replaced
     out.mkdir(parents=True, exist_ok=True)
     earlier = (out / REPORT_FILE).is_file()
     for name, filename in TABLE_FILES.items():
@@ -336,5 +337,5 @@ def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_r
         # UTF-8; a file name that is not valid UTF-8 keeps its bytes, so the path still names the file.
         _write_text(out / filename, table.to_csv(index=False), "surrogateescape")
     page = out / REPORT_FILE
-    _write_text(page, _page(audit, max_rows, pairs_shown), "backslashreplace")
+    _write_text(page, text, "backslashreplace")
     return page

@@ -203,7 +203,7 @@ def test_copies_against_another_dataset(sample, class_folders):
 def test_an_interrupted_report_leaves_the_previous_one(sample, tmp_path, monkeypatch):
     audit = audit_dataset(load(sample), quality=False, **QUIET)
     page = write_audit_report(audit, tmp_path)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -211,7 +211,8 @@ def test_an_interrupted_report_leaves_the_previous_one(sample, tmp_path, monkeyp
     monkeypatch.setattr("skinlib.report.plot_pairs", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_audit_report(audit, tmp_path)
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary file left either
+    # Nothing was replaced (the figures are drawn before any file is written), no temporary file is left.
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()} == before
     assert page.read_text().endswith("</html>\n")
 
 
