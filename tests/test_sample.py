@@ -187,3 +187,35 @@ def test_sample_default_plant_counts(tmp_path):
     tiny = skinlib.make_sample(tmp_path / "b", n=20, seed=0, label_flips=2)
     assert pd.read_csv(tiny / "planted_same_lesion.csv").empty
     assert sorted(pd.read_csv(tiny / "planted_label_flips.csv")["drawn"]) == ["benign", "malignant"]
+
+
+@pytest.fixture(scope="module")
+def same_lesion_found(sample_200):
+    """find_same_lesion's pairs on the 200-image sample, as sets of two image names, with their inliers."""
+    same_lesion = pytest.importorskip("skinlib.same_lesion")
+    folder = sample_200[0]
+    pairs = same_lesion.find_same_lesion(skinlib.load_dataset(folder), progress=False)
+    return {frozenset(Path(p).stem for p in pair): int(k)
+            for *pair, k in zip(pairs["path_a"], pairs["path_b"], pairs["inliers"])}
+
+
+def _planted_pairs(folder: Path, name: str) -> set[frozenset]:
+    table = pd.read_csv(folder / name)
+    return {frozenset(pair) for pair in zip(table["image_a"], table["image_b"])}
+
+
+def test_local_feature_matcher_finds_the_planted_same_lesion_pairs(sample_200, same_lesion_found):
+    planted = _planted_pairs(sample_200[0], "planted_same_lesion.csv")
+    copies = _planted_pairs(sample_200[0], "planted_duplicates.csv")
+    assert planted <= set(same_lesion_found)
+    # Every pair that was not planted (as a photograph or a copy) matches worse than the weakest planted one.
+    weakest = min(same_lesion_found[p] for p in planted)
+    others = {p: k for p, k in same_lesion_found.items() if p not in planted | copies}
+    assert all(k < weakest for k in others.values()), others
+
+
+@pytest.mark.xfail(reason="find_same_lesion also pairs some different drawn lesions of the sample "
+                          "(a handful of inliers, at scales near 0)", strict=False)
+def test_local_feature_matcher_pairs_nothing_else_in_the_sample(sample_200, same_lesion_found):
+    planted = _planted_pairs(sample_200[0], "planted_same_lesion.csv") | _planted_pairs(sample_200[0], "planted_duplicates.csv")
+    assert set(same_lesion_found) <= planted
