@@ -5,6 +5,7 @@ Public API::
     load_dataset, split_dataset, undersample, class_weights, skipped_files   # datasets
     LAYOUTS, detect_layouts                                                 # the layouts load_dataset reads
     find_duplicates                                                         # duplicate images
+    find_same_lesion, merge_pairs                                           # other photographs of one lesion
     merge_groups, check_leakage, drop_leaked                                # leakage-proof splits
     cross_validate, assign_folds                                            # grouped k-fold cross-validation
     Preprocess, preprocess_dataset, read_image                              # preprocessing
@@ -38,6 +39,7 @@ from skinlib.datasets import class_weights, load_dataset, split_dataset, undersa
 from skinlib.layouts import LAYOUTS, detect_layouts
 from skinlib.reading import DatasetError, skipped_files
 from skinlib.duplicates import find_duplicates
+from skinlib.same_lesion import find_same_lesion, merge_pairs
 from skinlib.error_analysis import analyse_errors, diagnosis_metrics, operating_points, subgroup_metrics
 from skinlib.audit import DatasetAudit, audit_dataset
 from skinlib.report import write_audit_report
@@ -125,6 +127,8 @@ __all__ = [
     "operating_points",
     "find_label_issues",
     "find_quality_issues",
+    "find_same_lesion",
+    "merge_pairs",
     "audit_dataset",
     "DatasetAudit",
     "write_audit_report",

@@ -1,0 +1,71 @@
+"""How well find_same_lesion finds other photographs of one lesion, measured on HAM10000.
+
+HAM10000's ``lesion_id`` is the truth; the finder never sees it. Prints the recall of the
+same-lesion pairs and the number of reported pairs of two lesion ids (false pairs, or pairs
+of one lesion that HAM10000 files under two ids), on images alone and with age, sex and site;
+writes the 20 highest-scored pairs of two lesion ids side by side. Needs ``../shared/data``.
+
+    python benchmarks/same_lesion.py [--data ../shared/data] [--out runs/same-lesion]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import skinlib
+from skinlib.same_lesion import MIN_INLIERS, MIN_INLIERS_METADATA, find_same_lesion
+
+
+def true_pairs(df: pd.DataFrame, column: str = "lesion_id") -> set[tuple[str, str]]:
+    """Every unordered pair of paths that share ``column``."""
+    out = set()
+    for paths in df.groupby(column)["path"]:
+        p = sorted(paths[1].astype(str))
+        out |= {(a, b) for n, a in enumerate(p) for b in p[n + 1:]}
+    return out
+
+
+def score(pairs: pd.DataFrame, truth: set, n_images: int) -> dict:
+    found = {tuple(sorted(p)) for p in zip(pairs["path_a"], pairs["path_b"])}
+    hit = len(found & truth)
+    cross = len(found) - hit
+    return {"pairs": len(found), "recall": hit / max(1, len(truth)), "cross_lesion": cross,
+            "cross_per_100_images": 100 * cross / n_images}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=Path("runs/same-lesion"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    ham = skinlib.load_dataset(args.data / "ham10000")
+    truth = true_pairs(ham)
+    print(f"HAM10000: {len(ham)} images, {ham['lesion_id'].nunique()} lesions, {len(truth)} same-lesion pairs")
+    start = time.perf_counter()
+    pairs = find_same_lesion(ham, cache_dir=args.out / "cache", progress=True)
+    seconds = time.perf_counter() - start
+    pairs.to_csv(args.out / "ham10000_pairs.csv", index=False)
+    # Image only: the pairs that reach MIN_INLIERS; with metadata: all reported pairs.
+    rows = []
+    for name, table in (("image only", pairs[pairs["inliers"] >= MIN_INLIERS]), ("with age, sex, site", pairs)):
+        rows.append({"evidence": name, **score(table, truth, len(ham))})
+    for threshold in (6, 10, 12, 15, 20):
+        rows.append({"evidence": f"image only, >= {threshold} inliers",
+                     **score(pairs[pairs["inliers"] >= threshold], truth, len(ham))})
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"find_same_lesion: {seconds:.0f} s (features, candidates, verification; not timed alone)")
+    lesion = dict(zip(ham["path"].astype(str), ham["lesion_id"]))
+    cross = pairs[[lesion[a] != lesion[b] for a, b in zip(pairs["path_a"], pairs["path_b"])]]
+    cross.head(20).to_csv(args.out / "ham10000_cross_lesion_top20.csv", index=False)
+    table.to_csv(args.out / "ham10000_recall.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
