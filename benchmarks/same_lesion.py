@@ -48,7 +48,7 @@ def main() -> None:
     truth = true_pairs(ham)
     print(f"HAM10000: {len(ham)} images, {ham['lesion_id'].nunique()} lesions, {len(truth)} same-lesion pairs")
     start = time.perf_counter()
-    pairs = find_same_lesion(ham, cache_dir=args.out / "cache", progress=True)
+    pairs = find_same_lesion(ham, cache_dir=args.out / "cache", progress=False)
     seconds = time.perf_counter() - start
     pairs.to_csv(args.out / "ham10000_pairs.csv", index=False)
     # Image only: the pairs that reach MIN_INLIERS; with metadata: all reported pairs.

@@ -45,7 +45,7 @@ from skinlib.images import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["find_same_lesion", "merge_pairs", "local_features", "lesion_mask", "image_local_features",
            "LocalFeatures", "candidate_pairs", "match_pair", "Match", "WORK_SIZE", "N_FEATURES", "CANDIDATES",
-           "MIN_INLIERS", "MIN_INLIERS_METADATA", "METADATA_COLUMNS"]
+           "MIN_INLIERS", "MIN_INLIERS_METADATA", "MIN_SPREAD", "SCALE_RANGE", "METADATA_COLUMNS"]
 
 #: Longer side, in pixels, at which features are computed (HAM10000's public copy is 200x150).
 WORK_SIZE = 200
@@ -53,6 +53,8 @@ WORK_SIZE = 200
 N_FEATURES = 400
 #: Candidate images kept per image from the descriptor votes.
 CANDIDATES = 5
+#: More candidates kept per image among the images of its age, sex and site, when known.
+METADATA_CANDIDATES = 20
 #: Nearest descriptors looked up per descriptor.
 NEIGHBOURS = 10
 #: RANSAC inliers that make a pair: on HAM10000, 8 kept 96% of the same-lesion pairs
@@ -61,6 +63,13 @@ MIN_INLIERS = 8
 #: Inliers that suffice when age, sex and body site all agree (same-lesion pairs share them
 #: 99.9% of the time on HAM10000, 1% of the candidate pairs of two lesions do).
 MIN_INLIERS_METADATA = 5
+#: Pixels (at :data:`WORK_SIZE`) the inliers must spread across, along their narrower axis:
+#: matches along one hair or ruler edge line up, those of one lesion cover an area.
+MIN_SPREAD = 6.0
+#: Scales a pair's fitted transform may have: one lesion is photographed at other
+#: magnifications (HAM10000's same-lesion pairs reach 3.2x), but a transform that shrinks
+#: one image to a point is RANSAC explaining repeated texture, not a second photograph.
+SCALE_RANGE = (0.25, 4.0)
 #: The metadata compared, in :func:`skinlib.load_dataset`'s names.
 METADATA_COLUMNS = ("age", "sex", "site")
 
@@ -295,6 +304,7 @@ def _gather(vectors_of, rows: np.ndarray) -> np.ndarray:
 
 def candidate_pairs(
     a: LocalFeatures, b: LocalFeatures | None = None, *, candidates: int = CANDIDATES, neighbours: int = NEIGHBOURS,
+    groups_a: np.ndarray | None = None, groups_b: np.ndarray | None = None, group_candidates: int = 0,
     seed: int = 0, progress: bool = True,
 ) -> pd.DataFrame:
     """Candidate pairs by descriptor votes: each image's most-voted images.
@@ -307,6 +317,12 @@ def candidate_pairs(
         Images kept per image of ``a`` (and of ``b``, within one table), most votes first.
     neighbours : int
         Nearest descriptors looked up per descriptor.
+    groups_a, groups_b : numpy.ndarray, optional
+        An integer per image of ``a`` (and ``b``; -1: unknown), such as a code of age, sex and
+        site: besides its ``candidates``, each image keeps its ``group_candidates`` most-voted
+        images of its own group.
+    group_candidates : int
+        See ``groups_a``.
     seed : int
         Seeds the PCA and the index training.
     progress : bool
@@ -355,6 +371,13 @@ def candidate_pairs(
                 first = np.r_[0, np.flatnonzero(np.diff(qi)) + 1]
                 rank = np.arange(len(qi)) - np.repeat(first, np.diff(np.r_[first, len(qi)]))
                 top = rank < candidates
+                if group_candidates and groups_a is not None:
+                    gb = groups_a if within else groups_b
+                    same = (groups_a[qi] >= 0) & (groups_a[qi] == gb[tj])
+                    counted = np.cumsum(same)
+                    before = np.where(first > 0, counted[np.maximum(first - 1, 0)], 0)  # same-group targets of earlier queries
+                    same_rank = counted - np.repeat(before, np.diff(np.r_[first, len(qi)])) - 1
+                    top |= same & (same_rank < group_candidates)
                 found.append(pd.DataFrame({"i": qi[top], "j": tj[top], "votes": votes[top]}))
             bar.update(e - s)
     if not found:
@@ -379,6 +402,7 @@ class Match:
     matches: int  # matches that pass the ratio test
     rotation: float  # degrees, of the fitted transform (NaN without one)
     scale: float  # of the fitted transform (NaN without one)
+    spread: float = 0.0  # pixels: the smaller standard deviation of the inliers' positions, in the image where it is smaller
 
 
 _NO_MATCH = Match(0, 0, float("nan"), float("nan"))
@@ -413,8 +437,8 @@ def match_pair(
     >>> turned = cv2.warpAffine(img, cv2.getRotationMatrix2D((100, 75), 30, 1.1), (200, 150),
     ...                         borderMode=cv2.BORDER_REFLECT)
     >>> m = match_pair(*local_features(img), *local_features(turned))
-    >>> m.inliers > 20, round(m.rotation / 10) * 10, round(m.scale, 1)
-    (True, -30, 1.1)
+    >>> m.inliers > 20, round(m.rotation / 10) * 10, round(m.scale, 1), m.spread > MIN_SPREAD
+    (True, -30, 1.1, True)
     """
     if len(desc_a) < 2 or len(desc_b) < 2:
         return _NO_MATCH
@@ -430,7 +454,18 @@ def match_pair(
         return Match(0, len(good), float("nan"), float("nan"))
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     rotation = float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
-    return Match(int(inliers.sum()), len(good), rotation, scale)
+    agree = inliers.ravel() == 1
+    # Matches along one hair or ruler edge agree with many transforms: their positions lie on
+    # a line (in either image), and the smaller axis of their spread says so.
+    spread = min(_narrow_spread(src[agree]), _narrow_spread(dst[agree]))
+    return Match(int(agree.sum()), len(good), rotation, scale, spread)
+
+
+def _narrow_spread(points: np.ndarray) -> float:
+    """The smaller standard deviation of 2-D points (0 for fewer than 3)."""
+    if len(points) < 3:
+        return 0.0
+    return float(np.sqrt(max(np.linalg.eigvalsh(np.cov(points.T))[0], 0.0)))
 
 
 # --------------------------------------------------------------------------- the finder
@@ -448,6 +483,24 @@ def _metadata_agree(df: pd.DataFrame | None, other: pd.DataFrame | None, rows_a,
         known = pd.notna(va) & pd.notna(vb) & (pd.Series(va).astype(str).str.strip().ne("").to_numpy())
         agree &= known & (pd.Series(va).astype(str).to_numpy() == pd.Series(vb).astype(str).to_numpy())
     return agree
+
+
+def _metadata_groups(df, other, fa: LocalFeatures, fb: LocalFeatures):
+    """A code per image of ``fa`` and ``fb`` for its (age, sex, site), -1 where any is unknown."""
+    tables = [df] if other is None else [df, other]
+    if not all(set(METADATA_COLUMNS) <= set(t.columns) for t in tables):
+        return None, None
+    keys = []
+    for table in tables:
+        cols = [table[c].astype(str).str.strip().where(table[c].notna() & table[c].astype(str).str.strip().ne(""))
+                for c in METADATA_COLUMNS]
+        key = pd.Series(list(zip(*cols)), index=table["path"].astype(str))
+        keys.append(key.where([all(pd.notna(v) for v in k) for k in key], None))
+    codes, _ = pd.factorize(pd.concat(keys), use_na_sentinel=True)
+    code_of = [dict(zip(k.index, c)) for k, c in zip(keys, np.split(codes, [len(keys[0])]))]
+    ga = np.array([code_of[0][p] for p in fa.paths], np.int64)
+    gb = ga if other is None else np.array([code_of[1][p] for p in fb.paths], np.int64)
+    return ga, gb
 
 
 def _verify(a: LocalFeatures, b: LocalFeatures, i: np.ndarray, j: np.ndarray, workers: int, seed: int,
@@ -495,6 +548,7 @@ def find_same_lesion(
     min_inliers: int = MIN_INLIERS,
     metadata: bool = True,
     min_inliers_metadata: int = MIN_INLIERS_METADATA,
+    min_spread: float = MIN_SPREAD,
     candidates: int = CANDIDATES,
     size: int = WORK_SIZE,
     n_features: int = N_FEATURES,
@@ -520,6 +574,8 @@ def find_same_lesion(
         The images are always needed: metadata alone never makes a pair.
     min_inliers_metadata : int
         See ``metadata``.
+    min_spread : float
+        Pixels the inliers must spread across (:data:`MIN_SPREAD`); 0 turns the check off.
     candidates : int
         Candidate images verified per image (:func:`candidate_pairs`).
     size, n_features : int
@@ -539,7 +595,7 @@ def find_same_lesion(
         One row per pair, most inliers first: ``path_a``, ``path_b``, ``similarity`` (the
         share of the smaller image's keypoints that are inliers, at most 1), ``kind``
         (``"same lesion"``), ``inliers``, ``votes``, ``rotation`` and ``scale`` (of the fitted
-        transform), ``metadata_agree`` and ``evidence`` (the same in words). The pairs work
+        transform), ``spread`` (of the inliers, in pixels), ``metadata_agree`` and ``evidence`` (the same in words). The pairs work
         wherever :func:`skinlib.find_duplicates`' do (``split_dataset(duplicates=...)``,
         ``check_leakage``, ``drop_leaked``, ``cross_validate``); :func:`merge_pairs` joins
         the two tables. Unreadable images are skipped and listed in
@@ -557,14 +613,18 @@ def find_same_lesion(
                         ("candidates", candidates), ("size", size), ("n_features", n_features)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    if min_inliers_metadata > min_inliers:
-        raise ValueError(f"min_inliers_metadata ({min_inliers_metadata}) must not exceed min_inliers ({min_inliers})")
+    min_inliers_metadata = min(min_inliers_metadata, min_inliers)  # agreement never raises the bar
     workers = max(1, workers or os.cpu_count() or 1)
     common = dict(size=size, n_features=n_features, cache_dir=cache_dir, workers=workers, progress=progress)
     fa = image_local_features(df["path"], **common)
     fb = None if other is None else image_local_features(other["path"], **common)
     b = fa if fb is None else fb
-    cands = candidate_pairs(fa, fb, candidates=candidates, seed=seed, progress=progress)
+    groups_a = groups_b = None
+    if metadata:
+        groups_a, groups_b = _metadata_groups(df, other, fa, b)
+    cands = candidate_pairs(fa, fb, candidates=candidates, groups_a=groups_a, groups_b=groups_b,
+                            group_candidates=METADATA_CANDIDATES if groups_a is not None else 0, seed=seed,
+                            progress=progress)
     i, j = cands["i"].to_numpy(), cands["j"].to_numpy()
     votes = dict(zip(zip(i.tolist(), j.tolist()), cands["votes"].tolist()))
     matches = _verify(fa, b, i, j, workers, seed, progress, "verify pairs")
@@ -577,7 +637,10 @@ def find_same_lesion(
         agree = (_metadata_agree(df, other, rows_of(fa, row_a, ii), rows_of(b, row_b, jj)) if metadata
                  else np.zeros(len(ii), bool))
         inl = np.array([m.inliers for m in ms], np.int64)
-        return (inl >= min_inliers) | (agree & (inl >= min_inliers_metadata)), agree
+        spread = np.array([m.spread for m in ms], float) >= min_spread
+        scale = np.array([m.scale for m in ms], float)
+        spread &= (scale >= SCALE_RANGE[0]) & (scale <= SCALE_RANGE[1])  # NaN: no transform, False
+        return spread & ((inl >= min_inliers) | (agree & (inl >= min_inliers_metadata))), agree
 
     ok, agree = accepted(i, j, matches)
     if other is None and ok.any():  # close the groups: A-B and B-C verified, check A-C
@@ -597,9 +660,9 @@ def find_same_lesion(
         if agree[k]:
             evidence += "; age, sex and site agree"
         rows.append((fa.paths[x], b.paths[y], min(1.0, m.inliers / max(1, min(n_a[x], n_b[y]))), m.inliers,
-                     votes.get((x, y), 0), m.rotation, m.scale, bool(agree[k]), evidence))
+                     votes.get((x, y), 0), m.rotation, m.scale, m.spread, bool(agree[k]), evidence))
     pairs = pd.DataFrame(rows, columns=["path_a", "path_b", "similarity", "inliers", "votes", "rotation", "scale",
-                                        "metadata_agree", "evidence"])
+                                        "spread", "metadata_agree", "evidence"])
     pairs.insert(3, "kind", "same lesion")
     pairs = pairs.astype({"path_a": str, "path_b": str, "similarity": float, "kind": str, "inliers": np.int64,
                           "votes": np.int64, "metadata_agree": bool, "evidence": str})
