@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import skinlib
-from skinlib.same_lesion import (MIN_INLIERS, candidate_pairs, find_same_lesion, image_local_features, lesion_mask,
-                                 local_features, match_pair, merge_pairs)
+from skinlib.local_features import image_local_features, lesion_mask, local_features, match_pair
+from skinlib.same_lesion import MIN_INLIERS, candidate_pairs, find_same_lesion, merge_pairs
 
 
 def _photo_again(img: np.ndarray, angle: float, zoom: float, shift: tuple[float, float], gain: float) -> np.ndarray:

@@ -214,8 +214,6 @@ def test_local_feature_matcher_finds_the_planted_same_lesion_pairs(sample_200, s
     assert all(k < weakest for k in others.values()), others
 
 
-@pytest.mark.xfail(reason="find_same_lesion also pairs some different drawn lesions of the sample "
-                          "(a handful of inliers, at scales near 0)", strict=False)
 def test_local_feature_matcher_pairs_nothing_else_in_the_sample(sample_200, same_lesion_found):
     planted = _planted_pairs(sample_200[0], "planted_same_lesion.csv") | _planted_pairs(sample_200[0], "planted_duplicates.csv")
     assert set(same_lesion_found) <= planted

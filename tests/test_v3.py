@@ -22,7 +22,8 @@ from skinlib.training import train
 
 @pytest.fixture(scope="module")
 def sample_table(tmp_path_factory):
-    folder = skinlib.make_sample(tmp_path_factory.mktemp("s") / "sample", n=80, seed=1)
+    # Clean labels: these tests check calibration and learning, not label noise.
+    folder = skinlib.make_sample(tmp_path_factory.mktemp("s") / "sample", n=80, seed=1, same_lesion=0, label_flips=0)
     return skinlib.split_dataset(skinlib.load_dataset(folder), test_size=0.25, val_size=0.25, seed=0)
 
 
