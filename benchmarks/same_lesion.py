@@ -65,6 +65,42 @@ def main() -> None:
     cross = pairs[[lesion[a] != lesion[b] for a, b in zip(pairs["path_a"], pairs["path_b"])]]
     cross.head(20).to_csv(args.out / "ham10000_cross_lesion_top20.csv", index=False)
     table.to_csv(args.out / "ham10000_recall.csv", index=False)
+    mvb_check(args.data, ham, args.out)
+
+
+def mvb_check(data: Path, ham: pd.DataFrame, out: Path) -> None:
+    """mvb's test images with another photograph of their lesion in train/, against the truth.
+
+    mvb has no lesion ids, but most of its images are HAM10000's (resized): the copies
+    (``find_duplicates`` against HAM10000) give them HAM10000's ``lesion_id``.
+    """
+    mvb = skinlib.load_dataset(data / "mvb")
+    copies = skinlib.find_duplicates(mvb, ham, cache_dir=out / "cache", progress=False)
+    lesion_of_ham = dict(zip(ham["path"].astype(str), ham["lesion_id"]))
+    best = copies.drop_duplicates("path_a")  # most similar first
+    lesion = dict(zip(best["path_a"], (lesion_of_ham[p] for p in best["path_b"])))
+    test = mvb[mvb["source_split"] == "test"]
+    train = mvb[mvb["source_split"] == "train"]
+    train_lesions: dict[str, set] = {}
+    for p in train["path"].astype(str):
+        if p in lesion:
+            train_lesions.setdefault(lesion[p], set()).add(p)
+    known = [p for p in test["path"].astype(str) if p in lesion]
+    truth = {p for p in known if lesion[p] in train_lesions}
+    same = find_same_lesion(test, train, cache_dir=out / "cache", progress=False)
+    copies_tt = skinlib.find_duplicates(test, train, cache_dir=out / "cache", progress=False)
+    flagged = set(same["path_a"])
+    flagged_copies = set(copies_tt["path_a"])
+    wrong = [(a, b) for a, b in zip(same["path_a"], same["path_b"])
+             if a in lesion and b in lesion and lesion[a] != lesion[b]]
+    print(f"mvb: {len(test)} test images, {len(known)} traced to a HAM10000 lesion; "
+          f"{len(truth)} of those have another image of their lesion in train/")
+    print(f"  find_same_lesion flags {len(flagged)} test images ({len(flagged & truth)} of the {len(truth)}; "
+          f"{len(wrong)} pairs join two HAM10000 lesions); find_duplicates flags {len(flagged_copies)} "
+          f"({len(flagged_copies & truth)} of the {len(truth)})")
+    clean = skinlib.drop_leaked(mvb, skinlib.merge_pairs(copies_tt, same), column="source_split")
+    print(f"  test images left without same-lesion leaks: {(clean['source_split'] == 'test').sum()} of {len(test)}")
+    same.to_csv(out / "mvb_test_train_pairs.csv", index=False)
 
 
 if __name__ == "__main__":
