@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.filters import DIHEDRAL, dihedral
-from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
+from skinlib.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
                            save_cache)
 from skinlib.images import ImageReadError, max_image_pixels, read_image
 
@@ -229,10 +229,9 @@ def image_signatures(
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"signatures-{_cache_key(paths)}.npz"
-        cached = load_cache(cache_path, partial(_cached_signatures, paths))
+        cached = open_cache(cache_path, partial(_cached_signatures, paths))
         if cached is not None:
             return cached
-        check_cache_writable(cache_path)
 
     from tqdm.auto import tqdm
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "file_stamp", "load_cache", "save_cache", "cached_array", "cached_keep", "bounded_map",
+__all__ = ["atomic_write", "file_stamp", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep", "bounded_map",
            "check_cache_writable"]
 
 
@@ -87,6 +87,18 @@ def load_cache(path: Path, build: Callable[[dict[str, Any]], Any]) -> Any:
         return build(arrays)
     except Exception:  # noqa: BLE001 - any failure means "not a usable cache"
         return None
+
+
+def open_cache(path: Path, build: Callable[[dict[str, Any]], Any]) -> Any:
+    """:func:`load_cache`, or None after checking that ``path`` can be written (:func:`check_cache_writable`).
+
+    What every cached computation does first: use the cache when it is whole, else fail now,
+    not after the whole dataset, when the result could not be saved.
+    """
+    cached = load_cache(path, build)
+    if cached is None:
+        check_cache_writable(path)
+    return cached
 
 
 def cached_array(arrays: dict[str, Any], name: str, dtype, shape: tuple) -> np.ndarray:

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
+from skinlib.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
                            save_cache)
 from skinlib.images import ImageReadError, max_image_pixels, read_image
 
@@ -176,10 +176,9 @@ def image_local_features(
     cache_path = None
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"lesion-features-{_cache_key(paths, size, n_features)}.npz"
-        cached = load_cache(cache_path, partial(_cached_features, paths))
+        cached = open_cache(cache_path, partial(_cached_features, paths))
         if cached is not None:
             return cached
-        check_cache_writable(cache_path)
 
     from tqdm.auto import tqdm
 

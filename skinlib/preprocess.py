@@ -26,7 +26,7 @@ import pandas as pd
 
 from skinlib import crop, filters
 from skinlib.images import ImageReadError, max_image_pixels, read_image
-from skinlib.files import (bounded_map, cached_array, cached_keep, check_cache_writable, file_stamp, load_cache,
+from skinlib.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
                            save_cache)
 
 __all__ = ["Preprocess", "PreprocessResult", "preprocess_dataset", "STEPS", "PARAMETERS"]
@@ -439,10 +439,9 @@ def preprocess_dataset(
             return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows,
                                     _skipped_table(arrays["skipped"]), cache_path, True, config)
 
-        cached = load_cache(cache_path, build)
+        cached = open_cache(cache_path, build)
         if cached is not None:
             return cached
-        check_cache_writable(cache_path)
 
     paths = [str(p) for p in df["path"]]
     n = len(paths)

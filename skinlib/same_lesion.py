@@ -215,20 +215,6 @@ def candidate_pairs(
 # --------------------------------------------------------------------------- the finder
 
 
-def _metadata_agree(df: pd.DataFrame | None, other: pd.DataFrame | None, rows_a, rows_b) -> np.ndarray:
-    """Whether age, sex and body site are all known and equal for each pair of rows."""
-    tables = (df, df if other is None else other)
-    if any(t is None for t in tables) or not all(set(METADATA_COLUMNS) <= set(t.columns) for t in tables):
-        return np.zeros(len(rows_a), bool)
-    agree = np.ones(len(rows_a), bool)
-    for column in METADATA_COLUMNS:
-        va = tables[0][column].to_numpy()[rows_a]
-        vb = tables[1][column].to_numpy()[rows_b]
-        known = pd.notna(va) & pd.notna(vb) & (pd.Series(va).astype(str).str.strip().ne("").to_numpy())
-        agree &= known & (pd.Series(va).astype(str).to_numpy() == pd.Series(vb).astype(str).to_numpy())
-    return agree
-
-
 def _metadata_groups(df, other, fa: LocalFeatures, fb: LocalFeatures):
     """A code per image of ``fa`` and ``fb`` for its (age, sex, site), -1 where any is unknown."""
     tables = [df] if other is None else [df, other]
@@ -374,13 +360,10 @@ def find_same_lesion(
     i, j = cands["i"].to_numpy(), cands["j"].to_numpy()
     matches = _verify(fa, b, i, j, workers, seed, progress, "verify pairs")
 
-    row_a = {p: r for r, p in enumerate(df["path"].astype(str))}
-    row_b = row_a if other is None else {p: r for r, p in enumerate(other["path"].astype(str))}
-    rows_of = lambda feats, rows, idx: np.array([rows[feats.paths[k]] for k in idx], np.int64)  # noqa: E731
-
     def accepted(ii, jj, ms):
-        agree = (_metadata_agree(df, other, rows_of(fa, row_a, ii), rows_of(b, row_b, jj)) if metadata
-                 else np.zeros(len(ii), bool))
+        # Age, sex and site agree: both images in one known group.
+        agree = (np.zeros(len(ii), bool) if groups_a is None
+                 else (groups_a[ii] >= 0) & (groups_a[ii] == groups_b[jj]))
         inl = np.array([m.inliers for m in ms], np.int64)
         spread = np.array([m.spread for m in ms], float) >= min_spread
         scale = np.array([m.scale for m in ms], float)
