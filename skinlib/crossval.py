@@ -117,6 +117,7 @@ def cross_validate(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     only_folds: list[int] | tuple[int, ...] | None = None,
+    exclude_from_training: pd.Series | list[str] | None = None,
     **train_kwargs,
 ) -> pd.DataFrame:
     """Train and test ``model`` on each of ``folds`` grouped folds of ``df``.
@@ -138,6 +139,12 @@ def cross_validate(
     ``only_folds`` (e.g. ``[1]``) runs those folds only, of the same split: a quick
     ablation costs one training instead of ``folds``.
 
+    ``exclude_from_training`` (paths, such as the ``path`` column of
+    :func:`skinlib.find_label_issues`' suspects) leaves those images out of every fold's
+    training and validation images, never out of a test fold: the folds stay those of the
+    whole table, so each fold's result compares with a run on all images, and every image
+    is still tested once. Paths not in the table raise a ``ValueError``.
+
     Returns one row per fold (index ``1`` to ``folds``) with :data:`FOLD_METRICS` on its
     test images, then the rows ``mean`` and ``sd`` (standard deviation over the folds);
     ``attrs["summary"]`` says it in one line.
@@ -155,9 +162,12 @@ def cross_validate(
     chosen = list(range(1, folds + 1)) if only_folds is None else [int(k) for k in only_folds]
     if not chosen or any(not 1 <= k <= folds for k in chosen):
         raise ValueError(f"only_folds must list folds between 1 and {folds}, got {only_folds!r}")
+    excluded_paths = _excluded_paths(df, exclude_from_training)  # checked before the long preprocessing
     data = preprocess_dataset(df, preprocess or Preprocess.for_model(model), cache_dir=cache_dir, progress=progress)
     rows = data.rows
     test_fold = assign_folds(rows, folds, seed, duplicates)
+    excluded = (rows["path"].map(os.path.realpath).isin(excluded_paths).to_numpy() if excluded_paths
+                else np.zeros(len(rows), dtype=bool))
 
     from tqdm.auto import tqdm
 
@@ -171,11 +181,14 @@ def cross_validate(
         records = {}
         for k in tqdm(chosen, desc="cross-validate", unit="fold", disable=not progress):
             fold_rows = _fold_rows(rows, test_fold, k, val_size, seed, duplicates)
+            # Excluded images leave the training and validation sides only.
+            kept = ~excluded | (test_fold == k)
+            fold_rows = fold_rows[kept].reset_index(drop=True)
             run = Run(fold_dir(base, k))
             if run.complete:
                 _check_existing(run, fold_rows, model, data.config)
             else:
-                fold_data = PreprocessResult(data.x, data.y, fold_rows, data.skipped, data.cache_path,
+                fold_data = PreprocessResult(data.x[kept], data.y[kept], fold_rows, data.skipped, data.cache_path,
                                              data.from_cache, data.config)
                 train(model, fold_data, seed=seed, run_dir=run.path, progress=None, **train_kwargs)
             records[k] = _fold_metrics(run)
@@ -193,6 +206,24 @@ def cross_validate(
         name = "cross_validation.csv" if len(chosen) == folds else f"cross_validation_folds-{'-'.join(map(str, chosen))}.csv"
         atomic_write(Path(run_dir) / name, lambda fh: out.to_csv(fh), mode="w")
     return out
+
+
+def _excluded_paths(df: pd.DataFrame, paths) -> set[str]:
+    """``paths`` resolved (none without it), after checking that each is an image of ``df``.
+
+    Matched on the resolved path, as :func:`skinlib.results.run_metrics` does: a table of
+    suspects read from run folders written from ``../data`` names the images of ``/abs/data``.
+    """
+    if paths is None:
+        return set()
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("exclude_from_training must be a list of paths, not one path")
+    wanted = {os.path.realpath(p) for p in paths}
+    unknown = sorted(wanted - set(df["path"].map(os.path.realpath)))
+    if unknown:
+        raise ValueError(f"exclude_from_training: {len(unknown)} path(s) are not images of the table, "
+                         f"e.g. {unknown[0]!r} (pass the paths of load_dataset's table)")
+    return wanted
 
 
 def _fold_metrics(run: Run) -> dict:

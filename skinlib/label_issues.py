@@ -10,10 +10,16 @@ errors a model memorised, so they are refused. :func:`plot_label_issues` shows t
 suspects to look at.
 
 Nothing is dropped: the table says which images to check. To train without the flagged
-images, remove them from the training side of a split only, never from the test images
-(the test must stay the dataset as published):
+images, remove them from the training side only, never from the test images (the test must
+stay the dataset as published). A cross-validation does it with ``exclude_from_training``,
+on the same folds as before:
 
 >>> issues = find_label_issues("runs/ham/cv", df)  # doctest: +SKIP
+>>> suspects = issues.loc[issues["flagged"], "path"]  # doctest: +SKIP
+>>> skinlib.cross_validate(df, model="v2", duplicates=pairs, exclude_from_training=suspects)  # doctest: +SKIP
+
+and one split by hand:
+
 >>> flagged = set(issues.loc[issues["flagged"], "path"].map(os.path.realpath))  # doctest: +SKIP
 >>> split = skinlib.split_dataset(df, seed=0, duplicates=pairs)  # doctest: +SKIP
 >>> drop = split["path"].map(os.path.realpath).isin(flagged) & (split["fold"] != "test")  # doctest: +SKIP

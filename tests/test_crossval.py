@@ -126,3 +126,31 @@ def test_only_folds_runs_a_subset_of_the_same_split(tmp_path):
     assert "1 of 3 grouped folds" in one.attrs["summary"]
     with pytest.raises(ValueError, match="between 1 and 3"):
         cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[4], progress=False)
+
+
+def test_exclude_from_training_leaves_test_folds_whole(sample, tmp_path):
+    run, plain_run = tmp_path / "cv", tmp_path / "plain"
+    kwargs = dict(folds=3, seed=0, epochs=1, batch_size=16, progress=False)
+    # Every third image is a "suspect": out of training and validation, never out of a test fold.
+    suspects = sample["path"].iloc[::3].tolist()
+    cv = cross_validate(sample, skinlib.Preprocess.default(), "v1", exclude_from_training=suspects, run_dir=run,
+                        **kwargs)
+    plain = cross_validate(sample, skinlib.Preprocess.default(), "v1", run_dir=plain_run, **kwargs)
+    per_fold, plain_fold = cv.loc[["1", "2", "3"]], plain.loc[["1", "2", "3"]]
+    # The same folds as without the exclusion: every image tested once, in the same fold.
+    pd.testing.assert_frame_equal(pd.read_csv(run / "folds.csv"), pd.read_csv(plain_run / "folds.csv"))
+    assert per_fold["n_test"].sum() == len(sample)
+    np.testing.assert_array_equal(per_fold["n_test"], plain_fold["n_test"])
+    folds = pd.read_csv(run / "folds.csv").set_index("path")["test_fold"]
+    for k in (1, 2, 3):
+        preds = pd.read_csv(run / f"fold{k}" / "predictions.csv")
+        seen = set(preds.loc[preds["fold"] != "test", "path"])
+        assert not seen & set(suspects)
+        assert set(preds.loc[preds["fold"] == "test", "path"]) == set(folds[folds == k].index)
+        n_out = sum(folds[p] != k for p in suspects)
+        assert per_fold.loc[str(k), "n_train"] + per_fold.loc[str(k), "n_val"] == (
+            plain_fold.loc[str(k), "n_train"] + plain_fold.loc[str(k), "n_val"] - n_out)
+    with pytest.raises(ValueError, match="not images of the table.*nowhere.jpg"):
+        cross_validate(sample, None, "v1", exclude_from_training=["nowhere.jpg"], **kwargs)
+    with pytest.raises(TypeError, match="list of paths"):
+        cross_validate(sample, None, "v1", exclude_from_training=suspects[0], **kwargs)
