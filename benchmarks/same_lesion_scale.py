@@ -8,7 +8,8 @@ Images: HAM10000's (from ``--data``), each written once as it is and then as oth
 JPEGs in FOLDER (about 10 KB each); without the data, lesions drawn by
 ``skinlib.sample.draw_lesion_image``. For each size, a fresh child process runs
 ``find_same_lesion`` on the first N files without a cache and prints its wall time and
-peak resident memory (getrusage). The ratio of times between sizes says how the time
+peak resident memory (getrusage), and the seconds of each stage (features,
+candidates, verification: ``pairs.attrs["seconds"]``). The ratio of times between sizes says how the time
 grows: 10x the images should take about 10x, not 100x.
 """
 
@@ -69,7 +70,8 @@ def child(folder: Path, n: int) -> None:
     pairs = find_same_lesion(pd.DataFrame({"path": [str(f) for f in files]}), progress=False)
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"images": n, "seconds": seconds, "peak_mb": peak_mb, "pairs": len(pairs)}))
+    print(json.dumps({"images": n, "seconds": seconds, "peak_mb": peak_mb, "pairs": len(pairs),
+                      "stages": pairs.attrs["seconds"], "verified": pairs.attrs["candidates_verified"]}))
 
 
 def main() -> None:
@@ -90,10 +92,13 @@ def main() -> None:
     for n in args.sizes:
         r = run_child([sys.executable, __file__, "--folder", str(args.folder), "--child", str(n)], f"{n} images")
         results.append(r)
-        print(f"{n:>6} images: {r['seconds']:7.1f} s, peak {r['peak_mb']:6.0f} MB, {r['pairs']} pairs", flush=True)
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in r["stages"].items())
+        print(f"{n:>6} images: {r['seconds']:7.1f} s ({stages}), peak {r['peak_mb']:6.0f} MB, "
+              f"{r['verified']} candidate pairs verified, {r['pairs']} pairs", flush=True)
     for a, b in zip(results, results[1:]):
         print(f"{a['images']} -> {b['images']} images ({b['images'] / a['images']:.1f}x): "
-              f"time {b['seconds'] / a['seconds']:.1f}x")
+              f"time {b['seconds'] / a['seconds']:.1f}x; "
+              + ", ".join(f"{k} {b['stages'][k] / a['stages'][k]:.1f}x" for k in a["stages"]))
 
 
 if __name__ == "__main__":

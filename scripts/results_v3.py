@@ -3,6 +3,7 @@ an ablation of the recipe's levers, calibration and Grad-CAM figures.
 
     python scripts/results_v3.py [--data-root ../shared/data] [--folds 5] [--out runs/results]
                                  [--ablation-folds 1] [--skip-ablation] [--skip-external]
+                                 [--only-folds K ...]
 
 1. HAM10000, the same 5-fold cross-validation as ``scripts/results.py`` (grouped by lesion,
    duplicates merged, split seed 0, 10% of the training folds for validation): v3 on images
@@ -18,6 +19,9 @@ an ablation of the recipe's levers, calibration and Grad-CAM figures.
    widens it): input size 48 and 96, width 16 and 48, reduce-on-plateau instead of cosine,
    no colour constancy, flips and turns only (no zoom, brightness, contrast). Test-time
    augmentation on and off is measured on every fold in part 1.
+
+``--only-folds 1`` trains part 1's two runs on HAM10000's fold 1 only and stops: a fold-level
+look (``scripts/audit_results.py`` reads a folder of some folds too) that the full call reuses.
 
 Run folders go under ``--out`` (shared with ``scripts/results.py``); a finished run is reused,
 so an interrupted call resumes. Writes ``results/v3.csv`` (one row per run),
@@ -125,11 +129,12 @@ def cross_validated(df, pairs, preprocess, out: Path, args, only_folds=None, **s
     return [{"fold": k, **v3_row(fold_dir(out, k), df)} for k in folds]
 
 
-def ham_runs(args, ham, pairs) -> pd.DataFrame:
+def ham_runs(args, ham, pairs, only_folds=None) -> pd.DataFrame:
     rows = []
     for name, (folder, settings) in VARIANTS.items():
         started = time.perf_counter()
-        for row in cross_validated(ham, pairs, V3, args.out / "ham10000" / folder, args, **settings):
+        for row in cross_validated(ham, pairs, V3, args.out / "ham10000" / folder, args, only_folds=only_folds,
+                                   **settings):
             rows.append({"dataset": "ham10000", "run": name, **row})
         print(f"HAM10000 {name}: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return pd.DataFrame(rows)
@@ -269,6 +274,9 @@ def main() -> int:
     ap.add_argument("--ablation-folds", type=int, default=1, help="HAM10000 folds each lever is measured on")
     ap.add_argument("--skip-ablation", action="store_true")
     ap.add_argument("--skip-external", action="store_true")
+    ap.add_argument("--only-folds", type=int, nargs="+", metavar="K",
+                    help="train part 1's runs on these HAM10000 folds only, print them and stop (no tables or "
+                         "figures are written; a later full call reuses the runs)")
     args = ap.parse_args()
     if args.max_epochs:  # a quick check never lands in (or reuses) the real runs, tables or figures
         args.out = args.out / f"max-epochs-{args.max_epochs}"
@@ -280,6 +288,10 @@ def main() -> int:
     found = {"tables": tables, "pairs": pairs}
     ham, pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
 
+    if args.only_folds:
+        rows = ham_runs(args, ham, pairs, only_folds=args.only_folds)
+        print(rows[["run", "fold", "test_roc_auc", "test_balanced_accuracy", "fit_minutes"]].to_string(index=False))
+        return 0
     runs = [ham_runs(args, ham, pairs)]
     ham_table = summarise_v3(runs[0], ["dataset", "run"])
     v2 = v2_reference(args)

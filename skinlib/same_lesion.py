@@ -25,6 +25,7 @@ documentation).
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -329,7 +330,9 @@ def find_same_lesion(
         wherever :func:`skinlib.find_duplicates`' do (``split_dataset(duplicates=...)``,
         ``check_leakage``, ``drop_leaked``, ``cross_validate``); :func:`merge_pairs` joins
         the two tables. Unreadable images are skipped and listed in
-        ``skinlib.skipped_files(pairs)``.
+        ``skinlib.skipped_files(pairs)``. ``attrs["seconds"]`` says where the time went
+        (``features``, ``candidates``, ``verification``) and ``attrs["candidates_verified"]``
+        how many pairs were checked.
 
     Examples
     --------
@@ -346,15 +349,18 @@ def find_same_lesion(
     min_inliers_metadata = min(min_inliers_metadata, min_inliers)  # agreement never raises the bar
     workers = max(1, workers or os.cpu_count() or 1)
     common = dict(size=size, n_features=n_features, cache_dir=cache_dir, workers=workers, progress=progress)
+    clock = [time.perf_counter()]
     fa = image_local_features(df["path"], **common)
     fb = None if other is None else image_local_features(other["path"], **common)
     b = fa if fb is None else fb
+    clock.append(time.perf_counter())
     groups_a = groups_b = None
     if metadata:
         groups_a, groups_b = _metadata_groups(df, other, fa, b)
     cands = candidate_pairs(fa, fb, candidates=candidates, groups_a=groups_a, groups_b=groups_b,
                             group_candidates=METADATA_CANDIDATES if groups_a is not None else 0, seed=seed,
                             progress=progress)
+    clock.append(time.perf_counter())
     votes = dict(zip(zip(cands["i"].tolist(), cands["j"].tolist()), cands["votes"].tolist()))
     cands = cands[cands["votes"] >= MIN_VOTES]
     i, j = cands["i"].to_numpy(), cands["j"].to_numpy()
@@ -379,6 +385,7 @@ def find_same_lesion(
             i, j = np.r_[i, ci], np.r_[j, cj]
             matches, ok, agree = matches + more, np.r_[ok, more_ok], np.r_[agree, more_agree]
 
+    clock.append(time.perf_counter())
     keep = np.flatnonzero(ok)
     n_a, n_b = np.diff(fa.offsets), np.diff(b.offsets)
     rows = []
@@ -398,6 +405,8 @@ def find_same_lesion(
     pairs = pairs.reset_index(drop=True)
     skipped = fa.skipped + ([] if fb is None else fb.skipped)
     pairs.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
+    pairs.attrs["seconds"] = dict(zip(("features", "candidates", "verification"), np.diff(clock).tolist()))
+    pairs.attrs["candidates_verified"] = len(i)
     if skipped:
         warnings.warn(f"find_same_lesion: skipped {len(skipped)} image(s) that could not be read; "
                       "see skinlib.skipped_files(pairs) for paths and reasons", stacklevel=2)

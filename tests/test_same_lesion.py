@@ -54,6 +54,10 @@ def test_planted_photographs_are_found_and_nothing_else(lesions):
     # The fitted transforms are the planted turns (25-55 degrees; OpenCV's angle is counter-clockwise).
     assert pairs["rotation"].abs().between(20, 60).all()
     assert pairs["similarity"].between(0, 1).all()
+    # Where the time went, and how many candidates were checked to find them.
+    assert set(pairs.attrs["seconds"]) == {"features", "candidates", "verification"}
+    assert all(s >= 0 for s in pairs.attrs["seconds"].values())
+    assert pairs.attrs["candidates_verified"] >= len(pairs)
 
 
 def test_the_copy_finder_does_not_see_them(lesions):
