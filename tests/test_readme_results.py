@@ -12,6 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_PAGE = ROOT / "docs" / "results.md"
 SUMMARY = ROOT / "results" / "summary.md"
 SUMMARY_V3 = ROOT / "results" / "summary_v3.md"
+AUDIT_PAGE = ROOT / "docs" / "audit.md"
+AUDIT = ROOT / "results" / "audit.md"
+AUDIT_V3 = {"image only": ROOT / "results" / "audit_v3_image.md",
+            "with age, sex and site": ROOT / "results" / "audit_v3_metadata.md"}
 
 
 def tables(text: str) -> list[str]:
@@ -67,6 +71,30 @@ def test_results_page_run3_tables_are_the_ones_the_v3_results_script_wrote():
         "the tables under 'Run 3 on real data' in docs/results.md differ from "
         "results/summary_v3.md; rerun scripts/results_v3.py and paste its summary"
     )
+
+
+def test_audit_page_quotes_the_audit_scripts_tables():
+    quoted = tables(section(AUDIT_PAGE.read_text(), "## The three datasets"))
+    assert AUDIT.is_file() or not quoted, "docs/audit.md quotes audit results but results/audit.md does not exist"
+    if AUDIT.is_file():
+        assert quoted == tables(AUDIT.read_text()), (
+            "the tables under 'The three datasets' in docs/audit.md differ from results/audit.md; "
+            "rerun scripts/audit_datasets.py and paste its tables"
+        )
+
+
+def test_audit_page_quotes_v3s_error_analysis():
+    # The page shows some of the tables scripts/audit_results.py printed for each run, each verbatim.
+    page = section(AUDIT_PAGE.read_text(), "## What one AUC hides in run 3")
+    for variant, path in AUDIT_V3.items():
+        quoted = tables(section(page, f"### {variant}"))
+        assert path.is_file() or not quoted, f"docs/audit.md quotes {path.name}, which does not exist"
+        if path.is_file():
+            written = tables(path.read_text())
+            assert quoted and all(t in written for t in quoted), (
+                f"a table under '### {variant}' in docs/audit.md is not one of results/{path.name}; "
+                "rerun scripts/audit_results.py and paste its tables"
+            )
 
 
 # The README's headline table: its columns, and where each takes its number from.
