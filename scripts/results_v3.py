@@ -3,7 +3,7 @@ an ablation of the recipe's levers, calibration and Grad-CAM figures.
 
     python scripts/results_v3.py [--data-root ../shared/data] [--folds 5] [--out runs/results]
                                  [--ablation-folds 1] [--skip-ablation] [--skip-external]
-                                 [--only-folds K ...]
+                                 [--only-folds K ... [--image-only]]
 
 1. HAM10000, the same 5-fold cross-validation as ``scripts/results.py`` (grouped by lesion,
    duplicates merged, split seed 0, 10% of the training folds for validation): v3 on images
@@ -129,9 +129,10 @@ def cross_validated(df, pairs, preprocess, out: Path, args, only_folds=None, **s
     return [{"fold": k, **v3_row(fold_dir(out, k), df)} for k in folds]
 
 
-def ham_runs(args, ham, pairs, only_folds=None) -> pd.DataFrame:
+def ham_runs(args, ham, pairs, only_folds=None, variants=tuple(VARIANTS)) -> pd.DataFrame:
     rows = []
-    for name, (folder, settings) in VARIANTS.items():
+    for name in variants:
+        folder, settings = VARIANTS[name]
         started = time.perf_counter()
         for row in cross_validated(ham, pairs, V3, args.out / "ham10000" / folder, args, only_folds=only_folds,
                                    **settings):
@@ -277,6 +278,7 @@ def main() -> int:
     ap.add_argument("--only-folds", type=int, nargs="+", metavar="K",
                     help="train part 1's runs on these HAM10000 folds only, print them and stop (no tables or "
                          "figures are written; a later full call reuses the runs)")
+    ap.add_argument("--image-only", action="store_true", help="with --only-folds: the image-only run alone")
     args = ap.parse_args()
     if args.max_epochs:  # a quick check never lands in (or reuses) the real runs, tables or figures
         args.out = args.out / f"max-epochs-{args.max_epochs}"
@@ -289,7 +291,8 @@ def main() -> int:
     ham, pairs = found["tables"]["ham10000"], found["pairs"]["ham10000"]
 
     if args.only_folds:
-        rows = ham_runs(args, ham, pairs, only_folds=args.only_folds)
+        rows = ham_runs(args, ham, pairs, only_folds=args.only_folds,
+                        variants=["v3, image only"] if args.image_only else tuple(VARIANTS))
         print(rows[["run", "fold", "test_roc_auc", "test_balanced_accuracy", "fit_minutes"]].to_string(index=False))
         return 0
     runs = [ham_runs(args, ham, pairs)]
