@@ -14,8 +14,7 @@
 2. HAM10000, v2 on the five grouped folds of ``scripts/results.py`` (split seed 0, copies
    merged), which are also v3's folds in ``scripts/results_v3.py``:
    - the test images of those folds with a same-lesion photograph under another ``lesion_id``
-     on their fold's training side, and the ROC AUC of the folds without them (v2's, and v3's
-     when ``scripts/results_v3.py`` has run its five image-only folds);
+     on their fold's training side, and the ROC AUC of the folds without them;
    - the cross-validation with the same-lesion pairs merged into the groups (other folds);
    - the cross-validation without the label suspects among the training and validation images
      (``cross_validate(exclude_from_training=...)``): each fold tests the same images.
@@ -66,8 +65,6 @@ CV_FOLDER = {"ham10000": run_name("resize only (area)", "v2", "corrected"),
 MVB_RUN = {"v2": lambda seed: run_name("resize only (area)", "v2", "corrected", f"seed{seed}"),
            "v3": lambda seed: f"v3__image__seed{seed}"}
 DATASETS = ("ham10000", "isic2020", "mvb")
-#: v3's image-only cross-validation of scripts/results_v3.py (the same folds), read when complete.
-V3_IMAGE = "v3__image"
 
 
 def write_text(path: Path, text: str) -> None:
@@ -158,10 +155,6 @@ def ham_variants(args, ham: pd.DataFrame, audit) -> tuple[pd.DataFrame, dict]:
 
     rows = fold_rows(base_dir, "today's folds (lesion_id, copies merged)")
     rows += fold_rows(base_dir, "the same runs, without test images with a same-lesion photograph in training", kept)
-    v3_dir = args.out / "ham10000" / V3_IMAGE  # trained by scripts/results_v3.py, never here (an hour or more)
-    if all(Run(fold_dir(v3_dir, k)).complete for k in range(1, 6)):
-        rows += fold_rows(v3_dir, "v3, image only: today's folds")
-        rows += fold_rows(v3_dir, "v3, image only: the same runs, without those test images", kept)
     merged_dir = args.out / "ham10000" / (CV_FOLDER["ham10000"] + "__same-lesion-groups")
     v2_cross_validation(ham, merge_pairs(copies, same), merged_dir, args)
     rows += fold_rows(merged_dir, "same-lesion pairs merged into the groups (new folds)")
