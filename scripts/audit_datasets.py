@@ -147,11 +147,12 @@ def ham_variants(args, ham: pd.DataFrame, audit) -> tuple[pd.DataFrame, dict]:
     real = lambda s: s.map(os.path.realpath)  # noqa: E731
     other_id = same[[lesion[a] != lesion[b] for a, b in zip(real(same["path_a"]), real(same["path_b"]))]]
     base_dir = args.out / "ham10000" / CV_FOLDER["ham10000"]
-    folds = pd.read_csv(base_dir / "folds.csv")
-    fold_of = dict(zip(real(folds["path"]), folds["test_fold"]))
+    # Each image's test fold, from the runs themselves (each fold's run tests its fold's images).
+    fold_of = {os.path.realpath(p): k for k in range(1, 6)
+               for p in Run(fold_dir(base_dir, k)).predictions("test")["path"]}
     crossing = other_id[[fold_of[a] != fold_of[b] for a, b in zip(real(other_id["path_a"]), real(other_id["path_b"]))]]
     leaked = set(real(crossing["path_a"])) | set(real(crossing["path_b"]))
-    kept = set(real(folds["path"])) - leaked
+    kept = set(fold_of) - leaked
 
     rows = fold_rows(base_dir, "today's folds (lesion_id, copies merged)")
     rows += fold_rows(base_dir, "the same runs, without test images with a same-lesion photograph in training", kept)
