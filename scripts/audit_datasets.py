@@ -103,7 +103,9 @@ def audit_all(args, tables: dict) -> dict:
 
 
 def part_checks(audit) -> pd.Series:
-    return audit.summary["check"].str.replace(r"^label issues of .*", "label suspects (v2 cross-validation)", regex=True)
+    """The summary's check names, with the label-issue row named for what it is here."""
+    return audit.summary["check"].str.replace(r"^label issues of .*", "label suspects (v2 cross-validation)",
+                                              regex=True)
 
 
 def summary_markdown(audits: dict) -> str:

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "file_stamp", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep", "bounded_map",
-           "check_cache_writable"]
+__all__ = ["atomic_write", "file_stamp", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep",
+           "bounded_map", "check_cache_writable"]
 
 
 def file_stamp(path: str | os.PathLike) -> str:
