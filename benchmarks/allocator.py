@@ -1,4 +1,4 @@
-"""Training speed with malloc's defaults against ``skinlib.allocator.keep_freed_memory``.
+"""Training speed with malloc's defaults against ``skinlib.models._allocator.keep_freed_memory``.
 
     python benchmarks/allocator.py [--images 1000] [--epochs 3] [--rounds 2]
 
@@ -35,8 +35,10 @@ def child(images: int, epochs: int) -> dict:
     import pandas as pd
 
     from skinlib import Preprocess, PreprocessResult
-    from skinlib.models import keras
-    from skinlib.training import train
+    from skinlib._shared.tensorflow import import_keras
+
+    keras = import_keras()
+    from skinlib.models import train
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (images, 64, 64, 3), dtype=np.uint8)

@@ -4,7 +4,7 @@
                                     [--size 300x225] [--workers W] [--per-kind 100]
 
 Generates (or reuses) a set of N synthetic dermoscopy JPEGs (drawn by
-skinlib.sample.draw_lesion_image at --draw-size square and squashed to --size; quality
+skinlib.data.draw_lesion_image at --draw-size square and squashed to --size; quality
 90; one process per core), of which PER_KIND x 8 are planted copies of other images of
 the set, of each kind:
 
@@ -30,7 +30,7 @@ Then two fresh child processes read images.csv into a DataFrame with a 'path' co
 - total: skinlib.find_duplicates(df, cache_dir=None, progress=False), end to end: the
   headline seconds, the peak resident memory (getrusage maxrss of the child, and with
   psutil the RSS of its process tree sampled every 20 ms) and the reported pairs;
-- split: skinlib.duplicates.image_signatures(paths, cache_dir=TMP) timed alone
+- split: skinlib.audit.image_signatures(paths, cache_dir=TMP) timed alone
   (hashing: decode + signature of every image, plus writing the signature cache, a few
   MB), then find_duplicates(df, cache_dir=TMP) on those cached signatures, then
   image_signatures again (the cache load alone). search = the second minus the third:
@@ -106,7 +106,7 @@ def _make_originals(args: tuple[str, int, int, int, int, int, int]) -> int:
     import cv2
     import numpy as np
 
-    from skinlib.sample import draw_lesion_image
+    from skinlib.data import draw_lesion_image
 
     cv2.setNumThreads(1)
     folder, w, h, draw, seed, lo, hi = args
@@ -278,7 +278,7 @@ def child(root: Path, mode: str, workers: int | None, out: Path) -> None:
     import pandas as pd
 
     import skinlib
-    from skinlib.duplicates import image_signatures
+    from skinlib.audit import image_signatures
 
     rss_imports = _maxrss_mb()
     df = pd.read_csv(root / "images.csv")

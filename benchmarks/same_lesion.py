@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 import skinlib
-from skinlib.same_lesion import find_same_lesion
+from skinlib.audit import find_same_lesion
 
 
 def true_pairs(df: pd.DataFrame, column: str = "lesion_id") -> set[tuple[str, str]]:

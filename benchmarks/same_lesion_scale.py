@@ -6,7 +6,7 @@
 Images: HAM10000's (from ``--data``), each written once as it is and then as other
 "photographs" (turned, zoomed, relit, moved: ``variant``) until there are enough, 200x150
 JPEGs in FOLDER (about 10 KB each); without the data, lesions drawn by
-``skinlib.sample.draw_lesion_image``. For each size, a fresh child process runs
+``skinlib.data.draw_lesion_image``. For each size, a fresh child process runs
 ``find_same_lesion`` on the first N files without a cache and prints its wall time and
 peak resident memory (getrusage), and the seconds of each stage (features,
 candidates, verification: ``pairs.attrs["seconds"]``). The ratio of times between sizes says how the time
@@ -46,7 +46,7 @@ def make_images(folder: Path, n: int, data: Path) -> list[Path]:
     rng = np.random.default_rng(0)
     sources = sorted((data / "ham10000" / "images").glob("*.jpg"))
     if not sources:
-        from skinlib.sample import draw_lesion_image
+        from skinlib.data import draw_lesion_image
         sources = [None] * 2000
     for m in range(n):
         path = folder / f"img_{m:06d}.jpg"
@@ -63,7 +63,7 @@ def make_images(folder: Path, n: int, data: Path) -> list[Path]:
 def child(folder: Path, n: int) -> None:
     import pandas as pd
 
-    from skinlib.same_lesion import find_same_lesion
+    from skinlib.audit import find_same_lesion
 
     files = sorted(folder.glob("*.jpg"))[:n]
     start = time.perf_counter()

@@ -4,7 +4,7 @@
                                [--workers W] [--config default|seed|seed_fast]
 
 Generates (or reuses) N synthetic 1024x768 JPEG dermoscopy images in FOLDER/images
-(drawn by skinlib.sample.draw_lesion_image at 192x192 and enlarged; generation runs
+(drawn by skinlib.data.draw_lesion_image at 192x192 and enlarged; generation runs
 in one process per core and resumes where it stopped). Then, for N/ratio images and
 for N images, a fresh child process loads a class-folder dataset of exactly that
 many images (symbolic links into FOLDER/images) and runs preprocess_dataset over it
@@ -53,7 +53,7 @@ def _make_images(args: tuple[str, int, int]) -> int:
     import cv2
     import numpy as np
 
-    from skinlib.sample import draw_lesion_image
+    from skinlib.data import draw_lesion_image
 
     cv2.setNumThreads(1)
     folder, lo, hi = Path(args[0]), args[1], args[2]

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 import skinlib  # noqa: E402
-from skinlib.training import set_determinism  # noqa: E402
+from skinlib.models import set_determinism  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "mvb" / "train"
 
@@ -94,7 +94,7 @@ def main() -> int:
 
 def benchmark_v3(df, epochs: int, v2_epoch: float) -> None:
     """Run 3's seconds per epoch, its estimate for the README's split, and TTA throughput."""
-    from skinlib.prediction import predict_arrays, scale_pixels
+    from skinlib.models import predict_arrays, scale_pixels
 
     with tempfile.TemporaryDirectory() as cache:
         data = skinlib.preprocess_dataset(df, skinlib.Preprocess.for_model("v3"), cache_dir=cache, progress=False)

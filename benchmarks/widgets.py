@@ -8,7 +8,7 @@ synthetic sample) with Preprocess.seed(), then moves each slider through
 observer's update, the pipeline on every image and the PNG. The baseline redoes the
 same configurations the naive way, in this process, on the same (shrunk) images:
 the pipeline with OpenCV's bilateral filter and the view drawn with matplotlib
-(skinlib.plots.plot_stages saved to PNG). Prints median and 90th percentile in ms,
+(skinlib.plotting.plot_stages saved to PNG). Prints median and 90th percentile in ms,
 overall and per slider, and the ratio. The target is a median under 200 ms.
 """
 
@@ -28,8 +28,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # a script, not a notebook: never open a window
 
 from skinlib import Preprocess, load_dataset, read_image, sample_dir  # noqa: E402
-from skinlib.plots import plot_stages  # noqa: E402
-from skinlib.widgets import PreprocessTuner  # noqa: E402
+from skinlib.plotting import plot_stages  # noqa: E402
+from skinlib.preprocessing import PreprocessTuner  # noqa: E402
 
 
 def sweep(per_slider: int) -> list[tuple[str, int]]:

@@ -45,13 +45,15 @@ import pandas as pd  # noqa: E402
 import skinlib  # noqa: E402
 from skinlib import Preprocess  # noqa: E402
 from skinlib.audit import audit_dataset  # noqa: E402
-from skinlib.files import atomic_write  # noqa: E402
-from skinlib.leakage import drop_leaked  # noqa: E402
-from skinlib.recipes import RECIPES  # noqa: E402
-from skinlib.report import write_audit_report  # noqa: E402
-from skinlib.results import markdown_table, run_metrics, run_name, source_split  # noqa: E402
+from skinlib._shared.files import atomic_write  # noqa: E402
+from skinlib.data import drop_leaked  # noqa: E402
+from skinlib.models import RECIPES  # noqa: E402
+from skinlib.audit import write_audit_report  # noqa: E402
+from skinlib.evaluation import markdown_table, run_metrics  # noqa: E402
+from skinlib.data import source_split  # noqa: E402
+from _common import run_name  # noqa: E402
 from skinlib.runs import Run, fold_dir  # noqa: E402
-from skinlib.same_lesion import merge_pairs  # noqa: E402
+from skinlib.data import merge_pairs  # noqa: E402
 
 SPLIT_SEED = 0  # scripts/results.py's: the same folds
 DEFAULT = Preprocess.default()

@@ -26,12 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 import pandas as pd  # noqa: E402
 
 import skinlib  # noqa: E402
-from skinlib.error_analysis import analyse_errors  # noqa: E402
-from skinlib.error_plots import plot_error_analysis  # noqa: E402
-from skinlib.files import atomic_write  # noqa: E402
-from skinlib.label_issues import find_label_issues, plot_label_issues  # noqa: E402
-from skinlib.plots import save_figure  # noqa: E402
-from skinlib.results import markdown_table  # noqa: E402
+from skinlib.audit import analyse_errors  # noqa: E402
+from skinlib.plotting import plot_error_analysis  # noqa: E402
+from skinlib._shared.files import atomic_write  # noqa: E402
+from skinlib.audit import find_label_issues  # noqa: E402
+from skinlib.plotting import plot_label_issues  # noqa: E402
+from skinlib.plotting import save_figure  # noqa: E402
+from skinlib.evaluation import markdown_table  # noqa: E402
 from skinlib.runs import fold_dir  # noqa: E402
 
 

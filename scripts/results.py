@@ -53,11 +53,11 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import skinlib  # noqa: E402
 from skinlib import Preprocess  # noqa: E402
-from skinlib.files import atomic_write  # noqa: E402
-from skinlib.recipes import RECIPES  # noqa: E402
-from skinlib.results import (  # noqa: E402
-    add_common_arguments, load_datasets, markdown_table, out_of_fold, run_metrics, run_name, source_split, summarise,
-)
+from skinlib._shared.files import atomic_write  # noqa: E402
+from skinlib.models import RECIPES  # noqa: E402
+from skinlib.evaluation import markdown_table, out_of_fold, run_metrics, summarise  # noqa: E402
+from skinlib.data import source_split  # noqa: E402
+from _common import add_common_arguments, load_datasets, run_name  # noqa: E402
 from skinlib.runs import Run, fold_dir  # noqa: E402
 
 PREPROCESSING = {

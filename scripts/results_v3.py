@@ -46,10 +46,10 @@ import pandas as pd  # noqa: E402
 
 import skinlib  # noqa: E402
 from skinlib import Preprocess, plots  # noqa: E402
-from skinlib.files import atomic_write  # noqa: E402
-from skinlib.results import (  # noqa: E402
-    add_common_arguments, load_datasets, out_of_fold, outcome_examples, run_metrics, run_name, source_split, summarise,
-)
+from skinlib._shared.files import atomic_write  # noqa: E402
+from skinlib.evaluation import out_of_fold, outcome_examples, run_metrics, summarise  # noqa: E402
+from skinlib.data import source_split  # noqa: E402
+from _common import add_common_arguments, load_datasets, run_name  # noqa: E402
 from skinlib.runs import Run, fold_dir  # noqa: E402
 
 SPLIT_SEED = 0  # the split seed of scripts/results.py: the same folds
@@ -79,7 +79,7 @@ def write_text(path: Path, text: str) -> None:
 
 
 def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
-    """:func:`skinlib.results.run_metrics` plus calibration, one-view AUC and training time of one run."""
+    """:func:`skinlib.evaluation.run_metrics` plus calibration, one-view AUC and training time of one run."""
     run = Run(run_dir)
     config = run.config
     if "shift" not in config:  # trained before runs fitted a shift: refit its calibration (model untouched)

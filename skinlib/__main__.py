@@ -57,7 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
     from nbclient.exceptions import CellExecutionError
 
     from skinlib.config import RunConfig, project_dir
-    from skinlib.files import atomic_write
+    from skinlib._shared.files import atomic_write
 
     cfg = RunConfig.from_env()
     source = project_dir() / "notebooks"
@@ -94,7 +94,7 @@ def demo_report(cfg) -> str:
     Computed from the run folders (:meth:`skinlib.RunConfig.trained_runs`, :func:`skinlib.compare`),
     not read from a file a notebook wrote.
     """
-    from skinlib.results import compare, conclusion
+    from skinlib.evaluation import compare, conclusion
 
     table = compare(cfg.trained_runs())  # the runs the notebooks trained, evaluated on their test fold
     columns = ["roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy", "sensitivity", "specificity",
@@ -110,12 +110,12 @@ IMAGE_KEYS = ("path", "image_id", "image_name", "file", "image")
 def _metadata_table(csv: Path, files: list[Path]):
     """The images as a table with their metadata, matched by the CSV's image column.
 
-    The matched rows are cleaned by :func:`skinlib.datasets.patient_metadata`: an age that
+    The matched rows are cleaned by :func:`skinlib.data.patient_metadata`: an age that
     is not a number is a ``ValueError`` naming the CSV, the image and the value.
     """
     import pandas as pd
 
-    from skinlib.datasets import patient_metadata
+    from skinlib.data import patient_metadata
 
     try:
         meta = pd.read_csv(csv, keep_default_na=False, na_values=[""])
@@ -164,8 +164,8 @@ def _predict(args: argparse.Namespace) -> int:
     """Predict, print warnings for the images that failed; exit 0, 1 when no image was read, 2 on bad arguments."""
     import warnings
 
-    from skinlib.datasets import IMAGE_EXTENSIONS
-    from skinlib.prediction import image_files, predict
+    from skinlib.data import IMAGE_EXTENSIONS
+    from skinlib.models import image_files, predict
     from skinlib.runs import RunFolderError
 
     if args.out is not None and (problem := _out_problem(args.out)):
@@ -187,7 +187,7 @@ def _predict(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.out:
-        from skinlib.files import atomic_write
+        from skinlib._shared.files import atomic_write
 
         try:
             atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
@@ -207,8 +207,8 @@ def _predict(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     """Audit a dataset and write its report; exit 0, or 2 for a bad dataset, run folder or --out."""
     from skinlib.audit import audit_dataset, check_runs
-    from skinlib.datasets import load_dataset
-    from skinlib.report import write_audit_report
+    from skinlib.data import load_dataset
+    from skinlib.audit import write_audit_report
 
     for folder in (args.out, *args.out.parents):
         if folder.exists():

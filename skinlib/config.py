@@ -23,12 +23,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from skinlib.recipes import RECIPES
+from skinlib._shared.paths import project_dir
+from skinlib.models import RECIPES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from skinlib.preprocess import Preprocess
+    from skinlib.preprocessing import Preprocess
 
 __all__ = ["RunConfig", "project_dir", "sample_dir", "NOTEBOOK_RUNS"]
 
@@ -50,17 +51,9 @@ SAMPLE_SEED = 0
 SAMPLE_VERSION = 4
 
 
-def project_dir() -> Path:
-    """The checkout this package lives in, or a per-user cache folder when installed."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").is_file():
-        return here
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skinlib"
-
-
 def sample_dir(create: bool = True) -> Path:
     """The built-in synthetic sample dataset, generated on first use (git-ignored)."""
-    from skinlib.sample import make_sample
+    from skinlib.data import make_sample
 
     path = project_dir() / "data" / f"sample-v{SAMPLE_VERSION}-n{SAMPLE_SIZE}-seed{SAMPLE_SEED}"
     if create and not path.exists():
@@ -138,7 +131,7 @@ class RunConfig:
 
     def save_prepared(self, df: "pd.DataFrame", config: "Preprocess", duplicates: "pd.DataFrame | None" = None) -> None:
         """Store the split table, the chosen preprocessing and the duplicate pairs (``duplicates.csv``)."""
-        from skinlib.files import atomic_write
+        from skinlib._shared.files import atomic_write
 
         meta = {"preprocess": config.to_dict(), "dataset": df.attrs.get("root", str(self.data)),
                 "layout": df.attrs.get("layout", "")}
@@ -154,7 +147,7 @@ class RunConfig:
         """
         import pandas as pd
 
-        from skinlib.preprocess import Preprocess
+        from skinlib.preprocessing import Preprocess
 
         table, meta_path = self.run_dir / "dataset.csv", self.run_dir / "preprocess.json"
         if not table.is_file() or not meta_path.is_file():

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
 
-from skinlib.files import atomic_write, file_stamp
-from skinlib.preprocess import Preprocess
+from skinlib._shared.files import atomic_write, file_stamp
+from skinlib.preprocessing import Preprocess
 
 if TYPE_CHECKING:
     import keras
@@ -234,7 +234,7 @@ class Run:
                     f"{self.path}: not a complete run folder, {name} is missing (was training interrupted?)")
 
     def stamp(self) -> tuple[str, ...]:
-        """The resolved folder and :func:`skinlib.files.file_stamp` of its model and config:
+        """The resolved folder and :func:`skinlib._shared.files.file_stamp` of its model and config:
         a key that changes whenever the run is retrained or recalibrated (for caches of loaded runs)."""
         return (str(self.path.resolve()), *(file_stamp(self.path / name) for name in ("model.keras", "config.json")))
 
@@ -297,7 +297,9 @@ class Run:
         """The trained model, checked against the run's preprocessing (its input shape)."""
         self.require("model.keras", "config.json")
         preprocess = self.preprocess
-        from skinlib.models import keras  # Keras as skinlib.models imports it: quietly
+        from skinlib._shared.tensorflow import import_keras
+
+        keras = import_keras()
 
         try:
             model = keras.saving.load_model(self.path / "model.keras")

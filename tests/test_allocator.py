@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from skinlib.allocator import keep_freed_memory
+from skinlib.models._allocator import keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ CHILD = textwrap.dedent(
     import json, resource, sys
     import numpy as np
     sys.path.insert(0, {repo!r})
-    from skinlib.allocator import keep_freed_memory
+    from skinlib.models._allocator import keep_freed_memory
     applied = keep_freed_memory() if {tuned!r} else False
     def step():
         blocks = [np.ones(3 << 20, np.uint8) for _ in range(4)]

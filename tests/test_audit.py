@@ -1,4 +1,4 @@
-"""skinlib.audit and skinlib.report: the one-command dataset audit finds what was planted, and its
+"""skinlib.audit._audit and skinlib.audit._report: the one-command dataset audit finds what was planted, and its
 HTML report is one self-contained file that shows every file name as text."""
 
 import json
@@ -17,7 +17,7 @@ from conftest import tree_digest
 from skinlib import Preprocess
 from skinlib.__main__ import main
 from skinlib.audit import SUMMARY_COLUMNS, UNREADABLE_COLUMNS, audit_dataset
-from skinlib.report import REPORT_FILE, html_table, write_audit_report
+from skinlib.audit import REPORT_FILE, html_table, write_audit_report
 from skinlib.runs import fold_dir
 
 NASTY = "<img src=x onerror=alert(1)>.jpg"
@@ -208,7 +208,7 @@ def test_an_interrupted_report_leaves_the_previous_one(sample, tmp_path, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("skinlib.report.plot_pairs", interrupted)
+    monkeypatch.setattr("skinlib.plotting.plot_pairs", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_audit_report(audit, tmp_path)
     # Nothing was replaced (the figures are drawn before any file is written), no temporary file is left.
@@ -217,9 +217,9 @@ def test_an_interrupted_report_leaves_the_previous_one(sample, tmp_path, monkeyp
 
 
 def test_the_same_lesion_search_runs_when_present(sample, tmp_path):
-    same_lesion = pytest.importorskip("skinlib.same_lesion")
+    same_lesion = pytest.importorskip("skinlib.audit._same_lesion")
     if not hasattr(same_lesion, "find_same_lesion") or not hasattr(same_lesion, "merge_pairs"):
-        pytest.skip("skinlib.same_lesion is not finished")
+        pytest.skip("skinlib.audit._same_lesion is not finished")
     audit = audit_dataset(load(sample), quality=False, progress=False)
     lesions = audit.same_lesion
     assert {"path_a", "path_b", "similarity", "kind", "inliers", "evidence", "against"} <= set(lesions.columns)

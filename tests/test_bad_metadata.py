@@ -14,7 +14,7 @@ import pytest
 
 import skinlib
 from skinlib import DatasetError, Preprocess, load_dataset
-from skinlib.datasets import patient_metadata
+from skinlib.data import patient_metadata
 
 ISIC_CSV = "ISIC_2020_Training_GroundTruth.csv"
 HAM_CSV = "HAM10000_metadata.csv"
@@ -82,7 +82,7 @@ def test_ages_outside_0_to_120_are_missing_with_a_warning_naming_the_column(layo
     warned = [m for m in messages if "outside" in m]
     assert len(warned) == 1
     assert "3 age(s)" in warned[0] and repr(column) in warned[0] and "999" in warned[0]
-    assert skinlib.datasets.AGE_RANGE == (0.0, 120.0)  # documented in load_dataset
+    assert skinlib.data._reading.AGE_RANGE == (0.0, 120.0)  # documented in load_dataset
 
 
 def test_good_ages_give_no_warning(isic_tree):

@@ -1,4 +1,4 @@
-"""skinlib.calibration: the expected calibration error and temperature scaling."""
+"""skinlib.evaluation._calibration: the expected calibration error and temperature scaling."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ from scipy.special import expit, logit
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss, roc_auc_score
 
-from skinlib.calibration import EPSILON, apply_temperature, fit_temperature
-from skinlib.evaluate import expected_calibration_error
+from skinlib.evaluation import EPSILON, apply_temperature, fit_temperature
+from skinlib.evaluation import expected_calibration_error
 
 
 def draw(n, seed, sharpness=1.0):

@@ -12,7 +12,7 @@ def test_defaults_and_environment(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     cfg = RunConfig.from_env(data=tmp_path)  # an override: no sample is generated for this test
     assert (cfg.epochs_v1, cfg.batch_v1, cfg.epochs_v2, cfg.batch_v2, cfg.seed) == (10, 128, 100, 32, 0)
-    from skinlib.recipes import RECIPES
+    from skinlib.models import RECIPES
 
     assert cfg.epochs_v3 == RECIPES["v3"]["epochs"]
     monkeypatch.setenv("SKINLIB_DATA", str(tmp_path / "ham"))

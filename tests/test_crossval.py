@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("keras")
 
 import skinlib
-from skinlib.crossval import FOLD_METRICS, FoldRunMismatch, assign_folds, cross_validate
+from skinlib.models import FOLD_METRICS, FoldRunMismatch, assign_folds, cross_validate
 
 
 def table(n=120, n_groups=40, seed=0):
@@ -114,7 +114,7 @@ def test_cross_validate_refuses_settings_it_owns(sample):
 
 def test_only_folds_runs_a_subset_of_the_same_split(tmp_path):
     df = skinlib.load_dataset(skinlib.make_sample(tmp_path / "s", n=60, seed=0))
-    from skinlib.crossval import cross_validate
+    from skinlib.models import cross_validate
 
     one = cross_validate(df, skinlib.Preprocess.default(), "v1", folds=3, only_folds=[2], run_dir=tmp_path / "cv",
                          cache_dir=tmp_path / "cache", progress=False, epochs=1)

@@ -1,6 +1,6 @@
 """find_duplicates: planted copies of every kind are found, unrelated lesions are not.
 
-The images are drawn with skinlib.sample.draw_lesion_image (small, 128-200 px) and
+The images are drawn with skinlib.data._sample.draw_lesion_image (small, 128-200 px) and
 written as JPEG under tmp_path; each planted copy is made from a source image with one
 transform (re-encoding, resizing, a centre crop, a flip, a quarter turn, a shift of
 brightness or colour), so the expected pairs, kinds and transforms are known.
@@ -21,7 +21,7 @@ import pytest
 
 import skinlib
 from skinlib import find_duplicates, skipped_files
-from skinlib.duplicates import (
+from skinlib.audit import (
     CANDIDATE_BITS,
     candidate_bits,
     CROP_MARGINS,
@@ -31,7 +31,7 @@ from skinlib.duplicates import (
     image_signatures,
     phash,
 )
-from skinlib.sample import draw_lesion_image
+from skinlib.data import draw_lesion_image
 
 
 def write(path: Path, img: np.ndarray, quality: int = 92) -> str:

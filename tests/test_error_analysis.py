@@ -1,4 +1,4 @@
-"""skinlib.error_analysis: per diagnosis, per subgroup and operating-point metrics, checked on
+"""skinlib.audit._error_analysis: per diagnosis, per subgroup and operating-point metrics, checked on
 tables small enough to compute by hand, and read from run and cross-validation folders."""
 
 import json
@@ -12,16 +12,9 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
 from skinlib import Preprocess
-from skinlib.error_plots import plot_diagnoses, plot_error_analysis, plot_operating_points, plot_subgroups
-from skinlib.error_analysis import (
-    UNKNOWN,
-    age_band,
-    diagnosis_metrics,
-    analyse_errors,
-    operating_points,
-    scored_predictions,
-    subgroup_metrics,
-)
+from skinlib.plotting import plot_diagnoses, plot_error_analysis, plot_operating_points, plot_subgroups
+from skinlib.audit import UNKNOWN, age_band, diagnosis_metrics, analyse_errors, scored_predictions, subgroup_metrics
+from skinlib.evaluation import operating_points
 from skinlib.runs import fold_dir
 
 
@@ -350,7 +343,7 @@ def test_no_pyplot():
     # Building the figures never imports pyplot (the plots module's rule), in a fresh interpreter.
     import subprocess
 
-    code = ("import sys; from skinlib.error_plots import plot_operating_points; "
+    code = ("import sys; from skinlib.plotting._errors import plot_operating_points; "
             "plot_operating_points([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6]); print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from skinlib.evaluate import expected_calibration_error
-from skinlib.evaluate import check_predictions, choose_threshold, evaluate
-from skinlib.results import compare, conclusion
+from skinlib.evaluation import expected_calibration_error
+from skinlib.evaluation import check_predictions, choose_threshold, evaluate
+from skinlib.evaluation import compare, conclusion
 
 
 def _fixed():

@@ -1,4 +1,4 @@
-"""skinlib.explain: Grad-CAM and occlusion maps find what a model really uses."""
+"""skinlib.models._explain: Grad-CAM and occlusion maps find what a model really uses."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from skinlib import models  # noqa: E402
-from skinlib.explain import gradcam, last_conv_layer, occlusion_map  # noqa: E402
+from skinlib.models import gradcam, last_conv_layer, occlusion_map  # noqa: E402
 
 layers = keras.layers
 

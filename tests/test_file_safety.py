@@ -16,8 +16,8 @@ import pytest
 
 import skinlib
 from skinlib import Preprocess, preprocess_dataset
-from skinlib.duplicates import image_signatures
-from skinlib.files import file_stamp, load_cache, save_cache
+from skinlib.audit import image_signatures
+from skinlib._shared.files import file_stamp, load_cache, save_cache
 from conftest import lesion_image, write_jpeg
 
 
@@ -209,7 +209,7 @@ def encoded(ext: str, img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_header_sizes_match_the_decoded_image(ext, channels):
-    from skinlib.images import image_size
+    from skinlib.preprocessing import image_size
 
     img = lesion_image(size=64)[:48, :]  # 48 x 64: height and width differ
     img = np.ascontiguousarray(cv2.resize(img, (301, 203)))
@@ -221,7 +221,7 @@ def test_header_sizes_match_the_decoded_image(ext, channels):
 
 
 def test_top_down_bmp_size():
-    from skinlib.images import image_size
+    from skinlib.preprocessing import image_size
 
     buf = bytearray(encoded(".bmp", lesion_image(size=32)[:20]).tobytes())
     buf[22:26] = (-20).to_bytes(4, "little", signed=True)  # negative height: rows stored top-down
@@ -296,7 +296,7 @@ def jpeg_with_big_app_segments(img: np.ndarray, total: int = 120_000) -> bytes:
 
 
 def test_jpeg_size_probe_walks_past_large_app_segments(tmp_path):
-    from skinlib.images import _jpeg_size
+    from skinlib.preprocessing._images import _jpeg_size
 
     big = np.ascontiguousarray(cv2.resize(lesion_image(size=100, radius=30), (800, 600)))
     path = tmp_path / "icc.jpg"
@@ -313,7 +313,7 @@ def test_jpeg_size_probe_walks_past_large_app_segments(tmp_path):
 
 
 def test_jpeg_without_a_frame_header_before_its_scan_is_not_sized():
-    from skinlib.images import _jpeg_size
+    from skinlib.preprocessing._images import _jpeg_size
 
     assert _jpeg_size(np.frombuffer(b"\xff\xd8\xff\xda\x00\x04\xff\xc0" + bytes(40), np.uint8)) is None
     assert _jpeg_size(np.frombuffer(b"\x89PNG\r\n\x1a\n" + bytes(40), np.uint8)) is None
@@ -363,12 +363,12 @@ def cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def no_prediction(monkeypatch):
     """Fail the test if a prediction is computed: a bad --out must be reported before."""
-    import skinlib.prediction
+    import skinlib.models._prediction
 
     def refuse(*args, **kwargs):
         raise AssertionError("predictions were computed before --out was checked")
 
-    monkeypatch.setattr(skinlib.prediction, "predict", refuse)
+    monkeypatch.setattr(skinlib.models._prediction, "predict", refuse)
 
 
 def test_out_pointing_at_a_folder_is_an_error_before_predicting(run_dir, images, tmp_path, no_prediction):
@@ -585,7 +585,7 @@ def test_from_dict_rejects_malformed_configs_with_a_value_error(config, expected
 
 
 def test_every_step_parameter_has_a_rule_and_good_configs_still_load():
-    from skinlib.preprocess import PARAMETERS, STEPS
+    from skinlib.preprocessing import PARAMETERS, STEPS
 
     for name, fn in STEPS.items():
         params = fn.__code__.co_varnames[1 : fn.__code__.co_argcount + fn.__code__.co_kwonlyargcount]

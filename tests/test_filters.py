@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from skinlib import filters
-from skinlib.crop import crop_to_lesion, lesion_box
+from skinlib.preprocessing import crop_to_lesion, lesion_box
 from conftest import lesion_image
 
 

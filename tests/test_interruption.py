@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import skinlib
-import skinlib.preprocess as pp
+import skinlib.preprocessing._pipeline as pp
 from skinlib import Preprocess, preprocess_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ CHILD = textwrap.dedent(
     import io, os, signal, sys, threading
     import numpy as np, pandas as pd
     sys.path.insert(0, {repo!r})
-    import skinlib.preprocess as pp
+    import skinlib.preprocessing._pipeline as pp
     from skinlib import Preprocess, preprocess_dataset
 
     df = pd.read_pickle({table!r})
@@ -262,7 +262,7 @@ def test_cache_dir_not_writable(small, tmp_path, monkeypatch, images_processed):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(skinlib.files.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(skinlib._shared.files.tempfile, "mkstemp", denied)
     with pytest.raises(OSError, match="Permission denied") as info:
         preprocess_dataset(small, Preprocess.default(), cache_dir=cache, progress=False)
     assert f"cannot write the preprocessing cache {cache / 'preprocessed-'}" in str(info.value)
@@ -271,7 +271,7 @@ def test_cache_dir_not_writable(small, tmp_path, monkeypatch, images_processed):
     monkeypatch.undo()
     # a readable cache is still used from a folder that cannot be written to
     res = preprocess_dataset(small, Preprocess.default(), cache_dir=cache, progress=False)
-    monkeypatch.setattr(skinlib.files.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(skinlib._shared.files.tempfile, "mkstemp", denied)
     assert preprocess_dataset(small, Preprocess.default(), cache_dir=cache, progress=False).from_cache
     assert all_files(cache) == [res.cache_path.name]
 

@@ -1,4 +1,4 @@
-"""skinlib.label_issues: planted label errors come out first; in-sample predictions are refused."""
+"""skinlib.audit._label_issues: planted label errors come out first; in-sample predictions are refused."""
 
 import json
 
@@ -9,7 +9,8 @@ from matplotlib.figure import Figure
 
 from conftest import lesion_image, write_jpeg
 from skinlib import Preprocess
-from skinlib.label_issues import find_label_issues, plot_label_issues
+from skinlib.audit import find_label_issues
+from skinlib.plotting import plot_label_issues
 from skinlib.runs import Run, fold_dir
 
 

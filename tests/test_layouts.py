@@ -16,8 +16,8 @@ import pytest
 
 import skinlib
 from skinlib import DatasetError, check_metadata_columns, load_dataset, skipped_files, split_dataset
-from skinlib.dermamnist import image_folder, materialise
-from skinlib.reading import patient_metadata
+from skinlib.data import image_folder, materialise
+from skinlib.data import patient_metadata
 from conftest import dermamnist_arrays, lesion_image, tree_digest, write_jpeg
 
 ISIC2019_CSV = "ISIC_2019_Training_GroundTruth.csv"
@@ -269,20 +269,20 @@ def test_dermamnist_interrupted_write_leaves_no_folder(dermamnist_npz, tmp_path,
 def test_dermamnist_folder_made_meanwhile_by_another_process_is_used(dermamnist_npz, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     final = image_folder(dermamnist_npz, cache)
-    real = skinlib.dermamnist._write_pngs
+    real = skinlib.data._dermamnist._write_pngs
 
     def racing(npz, folder):
         real(npz, folder)
         shutil.copytree(folder, final)  # the other process renames its folder into place first
 
-    monkeypatch.setattr(skinlib.dermamnist, "_write_pngs", racing)
+    monkeypatch.setattr(skinlib.data._dermamnist, "_write_pngs", racing)
     assert materialise(dermamnist_npz, cache) == final
     assert [p.name for p in cache.iterdir()] == [final.name]  # ours removed, theirs kept
     assert len(list(final.rglob("*.png"))) == 20
 
 
 def test_dermamnist_default_cache_is_the_projects(dermamnist_npz, tmp_path, monkeypatch):
-    monkeypatch.setattr(skinlib.dermamnist, "project_dir", lambda: tmp_path / "project")
+    monkeypatch.setattr(skinlib.data._dermamnist, "project_dir", lambda: tmp_path / "project")
     df = load_dataset(dermamnist_npz)
     assert Path(df.attrs["root"]).parent == tmp_path / "project" / "data" / "dermamnist"
 

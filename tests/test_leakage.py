@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from skinlib import check_leakage, drop_leaked, find_duplicates, load_dataset, merge_groups, split_dataset
-from skinlib.sample import draw_lesion_image
+from skinlib.data import draw_lesion_image
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

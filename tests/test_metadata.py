@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from skinlib import load_dataset, split_dataset
-from skinlib.metadata import (
+from skinlib.models import (
     LABEL_COLUMNS,
     METADATA_COLUMNS,
     check_metadata_columns,

@@ -1,4 +1,4 @@
-"""skinlib.plots: what each figure draws, and how it is saved."""
+"""skinlib.plotting._plots: what each figure draws, and how it is saved."""
 
 import os
 import stat
@@ -15,9 +15,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve  #
 
 from conftest import lesion_image, write_jpeg  # noqa: E402
 from skinlib import Preprocess, read_image  # noqa: E402
-from skinlib.calibration import apply_temperature, fit_temperature  # noqa: E402
-from skinlib.evaluate import expected_calibration_error  # noqa: E402
-from skinlib.plots import (  # noqa: E402
+from skinlib.evaluation import apply_temperature, fit_temperature  # noqa: E402
+from skinlib.evaluation import expected_calibration_error  # noqa: E402
+from skinlib.plotting import (  # noqa: E402
     plot_calibration,
     plot_confusion,
     plot_history,
@@ -29,7 +29,7 @@ from skinlib.plots import (  # noqa: E402
     save_figure,
 )
 
-from skinlib.images import ImageReadError
+from skinlib.preprocessing import ImageReadError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

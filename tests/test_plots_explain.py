@@ -1,4 +1,4 @@
-"""skinlib.plots.plot_gradcam: heat maps of a run's model over the original images."""
+"""skinlib.plotting._plots.plot_gradcam: heat maps of a run's model over the original images."""
 
 import json
 import subprocess
@@ -16,8 +16,8 @@ keras = pytest.importorskip("keras")
 from conftest import lesion_image, write_jpeg  # noqa: E402
 from skinlib import Preprocess, crop_to_lesion, read_image  # noqa: E402
 from skinlib.models import build_v1  # noqa: E402
-from skinlib.plots import plot_gradcam  # noqa: E402
-from skinlib.prediction import scale_pixels  # noqa: E402
+from skinlib.plotting import plot_gradcam  # noqa: E402
+from skinlib.models import scale_pixels  # noqa: E402
 
 layers = keras.layers
 
@@ -150,5 +150,5 @@ def test_bad_arguments_are_named(tmp_path, lesions):
 
 
 def test_importing_plots_does_not_load_tensorflow():
-    code = "import sys, skinlib.plots; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    code = "import sys, skinlib.plotting._plots; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,7 +9,7 @@ import pytest
 
 import skinlib
 from skinlib import Preprocess, preprocess_dataset, read_image
-from skinlib.images import ImageReadError, _jpeg_size
+from skinlib.preprocessing._images import ImageReadError, _jpeg_size
 from conftest import lesion_image, tree_digest, write_jpeg
 from test_filters import original_contour
 
@@ -62,7 +62,7 @@ def test_with_params_changes_output():
 def test_stages_lists_every_step():
     img = lesion_image(size=64)
     cfg = Preprocess(steps=(("remove_hair", {}), ("crop_to_lesion", {}), ("resize", {"size": 16}), ("bilateral", {})))
-    gray = skinlib.filters.to_gray(img)
+    gray = skinlib.preprocessing.filters.to_gray(img)
     names = [n for n, _ in cfg.stages(gray)]
     assert names == ["read", "remove_hair", "crop_to_lesion", "resize", "bilateral"]
     assert cfg.apply(gray).shape == (16, 16, 1)

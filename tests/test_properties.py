@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from skinlib import Preprocess, filters  # noqa: E402
-from skinlib.crop import crop_to_lesion, lesion_box  # noqa: E402
+from skinlib.preprocessing import crop_to_lesion, lesion_box  # noqa: E402
 
 # deadline=None: the first call of a size builds OpenCV and matrix tables, and the
 # machine is shared; timing is not what these tests check.

@@ -20,7 +20,8 @@ import pytest
 
 import skinlib
 from skinlib import find_quality_issues
-from skinlib.quality import ISSUE_TYPES, UNREADABLE, plot_quality_issues
+from skinlib.audit import ISSUE_TYPES, UNREADABLE
+from skinlib.plotting import plot_quality_issues
 
 
 def textured(seed: int, h: int = 120, w: int = 160) -> np.ndarray:

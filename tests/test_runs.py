@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 import skinlib
 from skinlib import runs
 from skinlib.runs import RUN_FILES, Run, RunFolderError, check_config, load_run, write_run
-from skinlib.training import train
+from skinlib.models import train
 from conftest import lesion_image, write_jpeg
 from test_training import separable
 

@@ -8,7 +8,7 @@ import pytest
 
 import skinlib
 from conftest import tree_digest
-from skinlib.sample import PLANTED_KINDS, SAME_LESION_WAYS
+from skinlib.data import PLANTED_KINDS, SAME_LESION_WAYS
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_sample_default_plant_counts(tmp_path):
 @pytest.fixture(scope="module")
 def same_lesion_found(sample_200):
     """find_same_lesion's pairs on the 200-image sample, as sets of two image names, with their inliers."""
-    same_lesion = pytest.importorskip("skinlib.same_lesion")
+    same_lesion = pytest.importorskip("skinlib.audit._same_lesion")
     folder = sample_200[0]
     pairs = same_lesion.find_same_lesion(skinlib.load_dataset(folder), progress=False)
     return {frozenset(Path(p).stem for p in pair): int(k)
@@ -218,7 +218,7 @@ def test_local_feature_matcher_pairs_nothing_else_in_the_sample(sample_200, same
     planted = _planted_pairs(sample_200[0], "planted_same_lesion.csv") | _planted_pairs(sample_200[0], "planted_duplicates.csv")
     # Drawn hairs are curves of one shape: two unrelated drawn lesions may share a borderline
     # handful of matches (the default threshold is measured on real images), never a clear match.
-    from skinlib.same_lesion import MIN_INLIERS
+    from skinlib.audit import MIN_INLIERS
     others = {p: k for p, k in same_lesion_found.items() if p not in planted}
     assert all(k < 2 * MIN_INLIERS for k in others.values()), others
     assert min(same_lesion_found[p] for p in planted if p in same_lesion_found) > 4 * MIN_INLIERS

@@ -10,10 +10,10 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import skinlib
-from skinlib.preprocess import PreprocessResult
-from skinlib.prediction import predict, scale_pixels
+from skinlib.preprocessing import PreprocessResult
+from skinlib.models import predict, scale_pixels
 from skinlib.runs import RunFolderError, load_run
-from skinlib.training import train
+from skinlib.models import train
 from conftest import write_jpeg
 
 

@@ -11,13 +11,13 @@ keras = pytest.importorskip("keras")
 
 import skinlib
 from skinlib import Preprocess
-from skinlib.evaluate import expected_calibration_error
-from skinlib.filters import color_constancy
+from skinlib.evaluation import expected_calibration_error
+from skinlib.preprocessing.filters import color_constancy
 from skinlib.models import build_model, build_v3
-from skinlib.recipes import RECIPES
-from skinlib.filters import dihedral
-from skinlib.prediction import predict, predict_arrays
-from skinlib.training import train
+from skinlib.models import RECIPES
+from skinlib.preprocessing.filters import dihedral
+from skinlib.models import predict, predict_arrays
+from skinlib.models import train
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_one_compiled_inference_function_for_any_batch(v3_run, sample_table, cap
         for n in (3, 7, 11, 2):
             predict(run, paths[:n])
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
-    from skinlib.prediction import _cached_run, _inference_function  # the cache is what is tested here
+    from skinlib.models._prediction import _cached_run, _inference_function  # the cache is what is tested here
 
     model = _cached_run(run)[0]
     assert _inference_function(model).experimental_get_tracing_count() == 1
@@ -218,7 +218,7 @@ def test_predicting_with_many_models_does_not_warn_of_retracing(caplog):
     assert not [r for r in caplog.records if "retracing" in r.getMessage()]
     assert all(p.shape == (4,) for p in outputs) and not np.allclose(outputs[0], outputs[1])
     # Other TensorFlow warnings still pass (the filter is what is tested here).
-    from skinlib.prediction import _one_trace_per_model_is_expected
+    from skinlib.models._prediction import _one_trace_per_model_is_expected
 
     with caplog.at_level(logging.WARNING), _one_trace_per_model_is_expected():
         logging.getLogger("tensorflow").warning("something else")
@@ -342,7 +342,7 @@ def test_command_line_predict_takes_a_metadata_csv(meta_run, sample_table, tmp_p
 
 
 def test_patient_metadata_maps_dataset_column_names():
-    from skinlib.datasets import patient_metadata
+    from skinlib.data import patient_metadata
 
     table = pd.DataFrame({"localization": ["Back ", "unknown"], "age_approx": ["40", ""], "sex": ["MALE", None]})
     out = patient_metadata(table)

@@ -1,13 +1,13 @@
-"""skinlib.widgets.PreprocessTuner: widgets -> config, and the rendered view."""
+"""skinlib.preprocessing._widgets.PreprocessTuner: widgets -> config, and the rendered view."""
 
 import cv2
 import numpy as np
 import pytest
 
-import skinlib.widgets as widgets_module
+import skinlib.preprocessing._widgets as widgets_module
 from skinlib import Preprocess
-from skinlib.sample import draw_lesion_image
-from skinlib.widgets import PreprocessTuner, render_mosaic, slow_settings
+from skinlib.data import draw_lesion_image
+from skinlib.preprocessing import PreprocessTuner, render_mosaic, slow_settings
 
 TILE, GAP, HEADER = 112, 4, 18  # render_mosaic's defaults
 

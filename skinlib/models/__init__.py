@@ -1,0 +1,11 @@
+"""The CNNs, their training recipes, metadata inputs, training, cross-validation, prediction and
+explanations.
+
+Importing this package does not import TensorFlow: Keras loads on first use of a name that needs it.
+
+The names are listed, with their types, in ``__init__.pyi``; ``lazy_loader`` reads it and loads each
+name's module on first use."""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)

@@ -1,0 +1,219 @@
+"""The audit's figures: same-lesion and copy pairs side by side, likely label errors, image quality
+issues. Each takes the table its finder returns and gives a matplotlib Figure, drawn without pyplot."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import pandas as pd
+
+from skinlib.plotting._plots import show_image, thumbnail
+from skinlib.preprocessing import read_image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_pairs", "plot_label_issues", "plot_quality_issues"]
+
+
+def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
+               read: Callable[[str], np.ndarray] | None = None) -> "Figure":
+    """The first ``n`` pairs of a pair table side by side, ``per_row`` pairs to a row.
+
+    Each image is titled with its file name; under each pair, its similarity and kind, and the
+    same-lesion finder's ``evidence`` or the copy's ``transform``. An image that cannot be read
+    is a blank cell titled "unreadable".
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        :func:`skinlib.find_duplicates`' table, or the same-lesion pairs: ``path_a``, ``path_b``,
+        ``similarity``, ``kind``.
+    n : int
+        How many pairs, from the top.
+    per_row : int
+        Pairs per row of the figure.
+    read : callable, optional
+        Reads a path to a uint8 array (default :func:`skinlib.read_image` in colour).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> pairs = pd.DataFrame({"path_a": ["a.jpg"], "path_b": ["b.jpg"], "similarity": [0.9], "kind": ["near"]})
+    >>> fig = plot_pairs(pairs, read=lambda path: np.zeros((8, 8, 3), np.uint8))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['a.jpg', 'b.jpg']
+    """
+    from matplotlib.figure import Figure
+
+    missing = {"path_a", "path_b", "similarity", "kind"} - set(pairs.columns)
+    if missing:
+        raise ValueError(f"pairs lacks column(s) {sorted(missing)}; expected a table of image pairs")
+    read = read or (lambda path: read_image(path, color=True, min_side=160))
+    shown = pairs.head(n)
+    per_row = max(1, min(per_row, len(shown)))
+    rows = max(1, -(-len(shown) // per_row))
+    fig = Figure(figsize=(4.4 * per_row, 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, 2 * per_row, squeeze=False)
+    for ax in axes.ravel():
+        show_image(ax, None)
+    for i, (_, pair) in enumerate(shown.iterrows()):
+        row, col = divmod(i, per_row)
+        for ax, path in zip(axes[row, 2 * col : 2 * col + 2], (str(pair["path_a"]), str(pair["path_b"]))):
+            try:
+                show_image(ax, thumbnail(np.asarray(read(path)), 160))
+                ax.set_title(os.path.basename(path), fontsize=8, parse_math=False)  # a "$" in a name is text
+            except (OSError, ValueError):  # ImageReadError is a ValueError
+                ax.set_title("unreadable", fontsize=8)
+        how = str(pair.get("evidence", "") or pair.get("transform", "") or "")
+        ax_a, ax_b = axes[row, 2 * col : 2 * col + 2]
+        ax_a.set_xlabel(f"{pair['similarity']:.3f}, {pair['kind']}", fontsize=8, parse_math=False)
+        ax_b.set_xlabel(textwrap.fill(how if how != "nan" else "", 32), fontsize=7, parse_math=False)
+    for ax in axes.ravel()[2 * len(shown):]:
+        ax.remove()
+    return fig
+
+
+def plot_label_issues(
+    issues: pd.DataFrame,
+    n: int = 12,
+    *,
+    columns: int = 4,
+    flagged_only: bool = True,
+    read: Callable[[str], np.ndarray] | None = None,
+) -> "Figure":
+    """Thumbnails of the likeliest label errors, each titled with its given label and probability.
+
+    Parameters
+    ----------
+    issues : pandas.DataFrame
+        :func:`find_label_issues`'s table (ranked).
+    n : int
+        How many images, from the top of the ranking.
+    columns : int
+        Images per row.
+    flagged_only : bool
+        Show flagged images only (fewer than ``n`` when fewer are flagged).
+    read : callable, optional
+        Reads an image path to a uint8 array (default :func:`skinlib.read_image` in colour,
+        BGR); an image that cannot be read is a blank cell titled "unreadable".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> issues = pd.DataFrame({"rank": [1], "path": ["x.jpg"], "given": ["benign"], "probability": [0.97],
+    ...                        "quality": [0.03], "flagged": [True], "dx": ["nv"]})
+    >>> fig = plot_label_issues(issues, read=lambda path: np.zeros((8, 8, 3), np.uint8))
+    >>> fig.axes[0].get_title()
+    '#1 given benign (nv)\\np(malignant) 0.97'
+    """
+    from matplotlib.figure import Figure
+
+    missing = {"path", "given", "probability"} - set(issues.columns)
+    if missing:
+        raise ValueError(f"issues lacks column(s) {sorted(missing)}; expected the table from find_label_issues")
+    if n < 1 or columns < 1:
+        raise ValueError(f"n and columns must be at least 1, got n={n}, columns={columns}")
+    read = read or (lambda path: read_image(path, color=True, min_side=256))
+    shown = issues[issues["flagged"]] if flagged_only and "flagged" in issues.columns else issues
+    shown = shown.head(n)
+    cols = max(1, min(columns, len(shown)))
+    rows = max(1, -(-len(shown) // cols))
+    fig = Figure(figsize=(2.3 * cols, 2.5 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if shown.empty:
+        axes[0].set_title("no image flagged", fontsize=9)
+        return fig
+    diagnosis = next((c for c in ("dx", "diagnosis", "diagnostic") if c in shown.columns), None)
+    for ax, (_, row) in zip(axes, shown.iterrows()):
+        rank = f"#{row['rank']} " if "rank" in row else ""
+        how = [str(row[c]) for c in (diagnosis, "dx_type") if c and c in row and pd.notna(row[c])]
+        dx = f" ({', '.join(how)})" if how else ""
+        title = f"{rank}given {row['given']}{dx}\np(malignant) {row['probability']:.2f}"
+        try:
+            img = thumbnail(np.asarray(read(str(row["path"]))), 192)
+        except (OSError, ValueError):  # ImageReadError is a ValueError
+            ax.set_title(f"{title}\nunreadable", fontsize=8)
+            continue
+        show_image(ax, img)
+        ax.set_title(title, fontsize=8)
+    for ax in axes[len(shown):]:
+        ax.remove()
+    return fig
+
+
+def plot_quality_issues(
+    issues: pd.DataFrame, n: int = 4, *, read: Callable[[str], np.ndarray] | None = None
+) -> "Figure":
+    """Thumbnails of up to ``n`` images per issue type, one row per issue type found.
+
+    Parameters
+    ----------
+    issues : pandas.DataFrame
+        :func:`find_quality_issues`' table; each row shows its first ``n`` images (the lowest
+        scores first).
+    n : int
+        Images per issue type.
+    read : callable, optional
+        Reads an image path to a uint8 array (default :func:`skinlib.read_image` in colour, BGR);
+        an image that cannot be read (such as every ``unreadable`` one) is a blank cell with its
+        file name.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> issues = pd.DataFrame({"path": ["a.jpg", "b.jpg"], "issue": ["dark", "blurry"], "score": [0.1, 0.2]})
+    >>> fig = plot_quality_issues(issues, read=lambda path: np.zeros((8, 8, 3), np.uint8))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['dark\\na.jpg 0.10', 'blurry\\nb.jpg 0.20']
+    """
+    from matplotlib.figure import Figure
+
+    missing = {"path", "issue", "score"} - set(issues.columns)
+    if missing:
+        raise ValueError(f"issues lacks column(s) {sorted(missing)}; expected the table from find_quality_issues")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    read = read or (lambda path: read_image(path, color=True, min_side=128))
+    kinds = list(dict.fromkeys(issues["issue"]))
+    rows = max(1, len(kinds))
+    fig = Figure(figsize=(2.2 * n, 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, n, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if not kinds:
+        axes[0, 0].set_title("no image flagged", fontsize=9)
+        for ax in axes[0, 1:]:
+            ax.remove()
+    for r, kind in enumerate(kinds):
+        shown = issues[issues["issue"] == kind].head(n)
+        for c, (_, row) in enumerate(shown.iterrows()):
+            ax = axes[r, c]
+            score = "" if pd.isna(row["score"]) else f" {row['score']:.2f}"
+            title = f"{kind}\n{os.path.basename(str(row['path']))}{score}"
+            try:
+                img = thumbnail(np.asarray(read(str(row["path"]))), 160)
+            except (OSError, ValueError):  # ImageReadError is a ValueError
+                ax.set_title(title, fontsize=8)
+                continue
+            show_image(ax, img)
+            ax.set_title(title, fontsize=8)
+        for ax in axes[r, len(shown):]:
+            ax.remove()
+    return fig
