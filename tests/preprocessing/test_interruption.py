@@ -27,7 +27,7 @@ import skinlib
 import skinlib.preprocessing._pipeline as pp
 from skinlib import Preprocess, preprocess_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

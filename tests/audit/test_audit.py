@@ -216,10 +216,7 @@ def test_an_interrupted_report_leaves_the_previous_one(sample, tmp_path, monkeyp
     assert page.read_text().endswith("</html>\n")
 
 
-def test_the_same_lesion_search_runs_when_present(sample, tmp_path):
-    same_lesion = pytest.importorskip("skinlib.audit._same_lesion")
-    if not hasattr(same_lesion, "find_same_lesion") or not hasattr(same_lesion, "merge_pairs"):
-        pytest.skip("skinlib.audit._same_lesion is not finished")
+def test_the_audit_finds_the_planted_photographs_of_one_lesion(sample, tmp_path):
     audit = audit_dataset(load(sample), quality=False, progress=False)
     lesions = audit.same_lesion
     assert {"path_a", "path_b", "similarity", "kind", "inliers", "evidence", "against"} <= set(lesions.columns)

@@ -11,7 +11,7 @@ import pytest
 
 from skinlib.models._allocator import keep_freed_memory
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Each "step" allocates four 3 MiB blocks and frees them, the way a training step's
 # tensors come and go; the child reports the page faults of 20 steps after the first.
