@@ -3,6 +3,9 @@
 from . import audit, config, data, evaluation, models, plotting, preprocessing, runs
 from . import plotting as plots  # the notebooks' name for the figures
 
+# The errors: one family, each a ValueError
+from ._shared.errors import FoldRunMismatch, SkinlibError
+
 # Datasets, splits and leakage (no TensorFlow)
 from .data import (
     DatasetError,
@@ -88,6 +91,7 @@ __version__: str
 __all__ = [
     "DatasetAudit",
     "DatasetError",
+    "FoldRunMismatch",
     "ImageReadError",
     "LAYOUTS",
     "Preprocess",
@@ -95,6 +99,7 @@ __all__ = [
     "Run",
     "RunConfig",
     "RunFolderError",
+    "SkinlibError",
     "analyse_errors",
     "apply_temperature",
     "assign_folds",

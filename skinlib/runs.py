@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import pandas as pd
 
+from skinlib._shared.errors import RunFolderError
 from skinlib._shared.files import atomic_write, file_stamp
 from skinlib.preprocessing import Preprocess
 
@@ -60,10 +61,6 @@ PREDICTION_COLUMNS = ("path", "fold", "label", "probability", "probability_uncal
 
 _BOOLEANS = ("faithful", "tta", "calibrate", "best_epoch")
 _WHOLE_NUMBERS = ("epochs", "epochs_run", "best_epoch_found", "batch_size", "seed", "parameters")
-
-
-class RunFolderError(ValueError):
-    """A run folder is missing a file or holds something unexpected."""
 
 
 def dataset_fingerprint(rows: pd.DataFrame) -> str:

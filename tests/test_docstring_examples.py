@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-MODULES = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "skinlib").glob("*.py")
-                 if not p.stem.startswith("_"))
+PACKAGE = Path(__file__).resolve().parents[1] / "skinlib"
+#: Every module of the package, private ones included (their examples are shown in the API reference
+#: through the subpackage that exports their names): ``data._datasets``, ``runs``...
+MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py")
+                 if p.name not in ("__init__.py", "__main__.py"))
 
 
 @pytest.mark.parametrize("name", MODULES)

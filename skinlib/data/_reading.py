@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.errors import DatasetError
+
 __all__ = [
     "DatasetError",
     "IMAGE_EXTENSIONS",
@@ -76,10 +78,6 @@ _MAGIC = {
     b"MM\x00*": "tiff",
 }
 _LABEL_WORDS = {"benign": 0, "malignant": 1, "0": 0, "1": 1}
-
-
-class DatasetError(ValueError):
-    """A dataset folder or its label file is unusable; the message says why."""
 
 
 # --------------------------------------------------------------------------- labels

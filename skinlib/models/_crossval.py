@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinlib.data import split_dataset
-from skinlib.evaluation import evaluate
-from skinlib.data import merge_groups
+from skinlib._shared.errors import FoldRunMismatch
 from skinlib._shared.files import atomic_write
+from skinlib.data import merge_groups, split_dataset
+from skinlib.evaluation import evaluate
+from skinlib.models._training import train
 from skinlib.preprocessing import Preprocess, PreprocessResult, preprocess_dataset
 from skinlib.runs import Run, dataset_fingerprint, fold_dir
-from skinlib.models._training import train
 
 __all__ = ["assign_folds", "cross_validate", "FoldRunMismatch", "FOLD_METRICS"]
 
@@ -34,10 +34,6 @@ FOLD_METRICS = [
     "n_train", "n_val", "n_test", "n_malignant", "roc_auc", "average_precision", "balanced_accuracy",
     "sensitivity", "specificity", "threshold", "epochs_run",
 ]
-
-
-class FoldRunMismatch(ValueError):
-    """A fold's run folder exists but was trained on another split, model or preprocessing."""
 
 
 def assign_folds(

@@ -14,12 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from skinlib._shared.errors import ImageReadError
+
 __all__ = ["read_image", "ImageReadError", "image_size", "max_image_pixels", "MAX_IMAGE_PIXELS",
            "MAX_PIXELS_VARIABLE"]
-
-
-class ImageReadError(ValueError):
-    """An image file could not be read or decoded."""
 
 
 # --------------------------------------------------------------------------- reading
