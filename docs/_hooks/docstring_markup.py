@@ -37,61 +37,58 @@ ROLE = re.compile(
     r"`(?P<tilde>~?)(?P<body>[^`]+)`"
 )
 EXPLICIT_TITLE = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$")
-PACKAGE_INIT = Path(__file__).resolve().parents[2] / "skinlib" / "__init__.py"
+PACKAGE = Path(__file__).resolve().parents[2] / "skinlib"
 PUBLIC_API_MARKER = "<!-- skinlib-public-api -->"
 
 
-def _package_exports() -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """``skinlib/__init__.py`` read statically: its ``__all__``, the module each of those names
-    comes from, and its ``_LAZY`` table (the names ``skinlib.__getattr__`` imports on first use,
-    which griffe cannot follow)."""
+def _stub_exports(package: Path) -> tuple[list[str], dict[str, str]]:
+    """A package's ``__init__.pyi`` read statically (the stub ``lazy_loader`` reads): its
+    ``__all__`` and the dotted path each name is imported from (``load_dataset`` ->
+    ``skinlib.data.load_dataset``; a submodule -> itself)."""
+    dotted = ".".join(package.relative_to(PACKAGE.parent).parts)
     try:
-        tree = ast.parse(PACKAGE_INIT.read_text())
+        tree = ast.parse((package / "__init__.pyi").read_text())
     except (OSError, SyntaxError):
-        return [], {}, {}
+        return [], {}
     origin: dict[str, str] = {}
-    lazy: dict[str, str] = {}
     exported: list[str] = []
     for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("skinlib"):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
             for alias in node.names:
                 name = alias.asname or alias.name
-                origin[name] = f"{node.module}.{alias.name}" if node.module != "skinlib" else f"skinlib.{alias.name}"
-        elif isinstance(node, ast.Assign):
-            targets = {getattr(t, "id", None) for t in node.targets}
-            if "_LAZY" in targets:
-                try:
-                    lazy = {k: f"{v}.{k}" for k, v in ast.literal_eval(node.value).items()}
-                except ValueError:
-                    lazy = {}
-            elif "__all__" in targets and isinstance(node.value, ast.List):
-                for elt in node.value.elts:
-                    if isinstance(elt, ast.Constant):
-                        exported.append(elt.value)
-                    elif isinstance(elt, ast.Starred) and getattr(elt.value, "id", None) == "_LAZY":
-                        exported.extend(lazy)
-    origin.update(lazy)
-    return exported, origin, lazy
+                base = f"{dotted}.{node.module}" if node.module else dotted
+                origin[name] = f"{base}.{alias.name}"
+        elif isinstance(node, ast.Assign) and "__all__" in {getattr(t, "id", None) for t in node.targets}:
+            exported = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+    return exported, origin
 
 
-EXPORTED, ORIGIN, _LAZY_PATHS = _package_exports()
-LAZY = {f"skinlib.{name}": path for name, path in _LAZY_PATHS.items()}
+EXPORTED, ORIGIN = _stub_exports(PACKAGE)
+#: ``skinlib.<name>`` -> where the API reference documents it (``skinlib.data.<name>``): a role
+#: such as :func:`skinlib.load_dataset` links to the subpackage's page.
+TOP_LEVEL = {f"skinlib.{name}": path for name, path in ORIGIN.items() if path != f"skinlib.{name}"}
 
 
 def public_api_table() -> str:
-    """The names of ``skinlib.__all__`` by the module that defines them, each a cross-reference."""
+    """The names of ``skinlib.__all__`` by the subpackage that exports them, each a cross-reference."""
     by_module: dict[str, list[str]] = {}
     for name in EXPORTED:
         path = ORIGIN.get(name, f"skinlib.{name}")
-        if path == f"skinlib.{name}" and name not in _LAZY_PATHS:  # a submodule, exported as such
+        module, _, leaf = path.rpartition(".")
+        if path == f"skinlib.{name}" or (PACKAGE / leaf).is_dir():  # a subpackage or its alias
             by_module.setdefault(path, [])
-        else:
-            by_module.setdefault(path.rsplit(".", 1)[0], []).append(f"[`{name}`][{path}]")
+            continue
+        if (PACKAGE.joinpath(*path.split(".")[1:]).with_suffix(".py")).is_file():  # a public module
+            by_module.setdefault(module, []).append(f"[`{name}`]({leaf}.md)")
+            continue
+        by_module.setdefault(module, []).append(f"[`{name}`][{path}]")
     rows = ["| module | names exported by `skinlib` |", "| --- | --- |"]
     for module, names in by_module.items():
-        page = module.split(".", 1)[1] + ".md"
+        private = any(part.startswith("_") for part in module.split("."))
+        page = "#errors" if private else module.split(".")[-1] + ".md"  # the error family is on this page
         rows.append(f"| [`{module}`]({page}) | {', '.join(names) or 'the module itself'} |")
     return "\n".join(rows)
+
 
 def _role_to_ref(match: re.Match[str]) -> str:
     body = match["body"].strip()
@@ -103,9 +100,9 @@ def _role_to_ref(match: re.Match[str]) -> str:
         title = target.rsplit(".", 1)[-1] if match["tilde"] else target
         if match["role"] in ("func", "meth"):
             title += "()"
-    for lazy, real in LAZY.items():
-        if target == lazy or target.startswith(lazy + "."):
-            target = real + target[len(lazy):]
+    for alias, real in TOP_LEVEL.items():
+        if target == alias or target.startswith(alias + "."):
+            target = real + target[len(alias):]
             break
     return f"[`{title}`][{target}]"
 
