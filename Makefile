@@ -3,13 +3,14 @@
 #   make test   set up, then run the whole test suite
 # and the documentation site:
 #   make docs   set up with the docs extra, then build the site into site/ (strict: any warning fails)
+#   make lint   set up, then lint the code (ruff)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test docs setup clean
+.PHONY: demo test lint docs setup clean
 
 setup: $(STAMP)
 
@@ -27,6 +28,10 @@ demo: $(STAMP)
 # runs and what it prints, not how well it learns (tests/ check learning).
 test: $(STAMP)
 	SKINLIB_PROFILE=quick $(PY) -m pytest
+
+# ruff, configured in pyproject.toml ([tool.ruff]); CI runs it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check skinlib scripts benchmarks tests
 
 # The docs packages go into the same .venv, on top of the test setup (stamped separately).
 $(DOCS_STAMP): $(STAMP) pyproject.toml

@@ -17,7 +17,7 @@ import pytest
 import skinlib
 from skinlib import Preprocess, preprocess_dataset
 from skinlib.audit import image_signatures
-from skinlib._shared.files import file_stamp, load_cache, save_cache
+from skinlib._shared.files import file_stamp, save_cache
 from conftest import lesion_image, write_jpeg
 
 

@@ -77,7 +77,6 @@ def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
     check_probabilities(y_prob)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     bins = np.searchsorted(edges[1:-1], y_prob)  # as calibration_curve bins them
-    count = np.bincount(bins, minlength=n_bins)
     predicted = np.bincount(bins, weights=y_prob, minlength=n_bins)
     observed = np.bincount(bins, weights=y_true, minlength=n_bins)
     # sum over bins of (count / n) * |predicted / count - observed / count|

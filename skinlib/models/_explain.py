@@ -240,7 +240,7 @@ def gradcam(
     except ValueError:
         raise ValueError(
             f"model {model.name!r} has no layer {name!r}; layers with 4-D outputs: "
-            f"{[l.name for l in model.layers if _output_rank(l) == 4]}"
+            f"{[layer.name for layer in model.layers if _output_rank(layer) == 4]}"
         ) from None
     if _output_rank(target) != 4:
         raise ValueError(f"layer {name!r} of model {model.name!r} has no 4-D (N, H, W, C) output; pick a conv layer")

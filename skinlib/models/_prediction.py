@@ -11,7 +11,6 @@ predictions and a later ``predict`` agree.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import warnings
