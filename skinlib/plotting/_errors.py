@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.evaluation import check_predictions, operating_points
+from skinlib.plotting._plots import new_axes
 
 if TYPE_CHECKING:
     from skinlib.audit import ErrorAnalysis
@@ -39,15 +40,6 @@ def plot_error_analysis(analysis: ErrorAnalysis) -> dict[str, "Figure"]:
     out["roc"] = plot_operating_points(analysis.scored["label"], analysis.scored["probability"],
                                        analysis.operating_points)
     return out
-
-
-def _new_axes(ax: "Axes | None", figsize: tuple[float, float]) -> tuple["Figure", "Axes"]:
-    from matplotlib.figure import Figure
-
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
 
 
 def _interval_bars(ax: "Axes", values, low, high, labels: list[str], colors: list[str]) -> None:
@@ -197,7 +189,7 @@ def plot_operating_points(y_true, y_prob, points: pd.DataFrame | None = None, *,
     y_true, y_prob = check_predictions(y_true, y_prob)
     if points is None:
         points = operating_points(y_true, y_prob)
-    fig, ax = _new_axes(ax, (5.5, 5))
+    fig, ax = new_axes(ax, (5.5, 5))
     fpr, tpr, _ = roc_curve(y_true, y_prob)
     ax.plot(fpr, tpr, color="black", linewidth=1.5, label=f"ROC (AUC {roc_auc_score(y_true, y_prob):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)

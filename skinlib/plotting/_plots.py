@@ -75,7 +75,26 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 100) -> Path
     return path
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new figure of ``figsize`` inches with one axes.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes or None
+        Where to draw, or None for a new figure.
+    figsize : (float, float)
+        The new figure's size in inches.
+
+    Returns
+    -------
+    (matplotlib.figure.Figure, matplotlib.axes.Axes)
+
+    Examples
+    --------
+    >>> fig, ax = new_axes(None, (3, 2))
+    >>> new_axes(ax, (9, 9)) == (fig, ax)
+    True
+    """
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
@@ -140,7 +159,7 @@ def plot_history(
         columns = [(c, label) for c, label in ((m, "train"), (f"val_{m}", "validation")) if c in df.columns]
         if not columns:
             continue
-        fig, ax = _new_axes(None, (6, 4))
+        fig, ax = new_axes(None, (6, 4))
         for column, label in columns:
             ax.plot(epochs, df[column].to_numpy(dtype=float), marker=marker, markersize=3, label=label)
         if m == "accuracy" and baseline is not None:
@@ -183,7 +202,7 @@ def plot_roc(
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    fig, ax = _new_axes(ax, (5, 5))
+    fig, ax = new_axes(ax, (5, 5))
     for name, data in curves.items():
         y_true, y_prob = _curve_data(name, data)
         fpr, tpr, _ = roc_curve(y_true, y_prob)
@@ -214,7 +233,7 @@ def plot_pr(
     """
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    fig, ax = _new_axes(ax, (5, 5))
+    fig, ax = new_axes(ax, (5, 5))
     prevalences: dict[float, list[str]] = {}
     for name, data in curves.items():
         y_true, y_prob = _curve_data(name, data)
@@ -332,7 +351,7 @@ def plot_confusion(
         raise ValueError(f"{len(labels)} labels for a {cm.shape[0]}x{cm.shape[0]} matrix")
     if (cm < 0).any():
         raise ValueError("cm holds counts; it has negative entries")
-    fig, ax = _new_axes(ax, (4, 3.6))
+    fig, ax = new_axes(ax, (4, 3.6))
     totals = cm.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(totals > 0, cm / totals, np.nan)
