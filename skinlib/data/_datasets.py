@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinlib.data._layouts import LAYOUTS, detect_layouts, load_layout
+from skinlib.data._layouts import LAYOUT_RECORDS, LAYOUTS, detect_layouts, load_layout
 from skinlib.data._reading import DatasetError
 
 __all__ = [
@@ -129,8 +129,8 @@ def load_dataset(
         "cache_dir": cache_dir,
     }
     options = {k: v for k, v in options.items() if v is not None}
-    if layout is None and set(options) - {"cache_dir"}:
-        layout = "csv"
+    if layout is None and set(options) & set(LAYOUT_RECORDS["csv"].options):
+        layout = "csv"  # a column option implies the csv layout
     if layout is None:
         found = detect_layouts(root)
         if found == ["csv"]:

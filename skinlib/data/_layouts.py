@@ -1,25 +1,33 @@
 """The dataset layouts :func:`skinlib.load_dataset` reads, each as its download leaves it.
 
-:data:`LAYOUTS` names them; :func:`detect_layouts` says which a folder (or file) is
-in, by the files each download has; :func:`load_layout` reads it with that layout's
-loader. Each loader returns a table with ``path``, ``label``, ``group``,
-``source_split``, the layout's own columns as read (its diagnosis among them, as a
-``dx``-like column that :func:`skinlib.check_metadata_columns` refuses as a model
-input) and the common metadata columns (``age``, ``sex``, ``site``, ``skin_type``)
-where the layout records them. Loaders only read: bad files are skipped and reported
-(:func:`skinlib.skipped_files`), bad labels are errors.
+Each layout is one :class:`Layout` record of :data:`LAYOUT_RECORDS` (as MedMNIST keeps one
+``INFO`` entry per dataset): the files that recognise it, its loader and the options it takes,
+its malignant and benign diagnoses, the dataset's licence and link, and a one-line description.
+:data:`LAYOUTS` (name: description), :func:`detect_layouts` (which layouts a folder or file is
+in), :func:`load_layout` (read it with its loader) and :func:`layouts_table` (the table of
+``docs/data.md``) all read the records. Each loader returns a table with ``path``, ``label``,
+``group``, ``source_split``, the layout's own columns as read (its diagnosis among them, as a
+``dx``-like column that :func:`skinlib.check_metadata_columns` refuses as a model input) and the
+common metadata columns (``age``, ``sex``, ``site``, ``skin_type``) where the layout records
+them. Loaders only read: bad files are skipped and reported (:func:`skinlib.skipped_files`), bad
+labels are errors.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import inspect
 import os
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from skinlib.data._csv_layout import load_csv
-from skinlib.data._dermamnist import NPZ_PATTERN, load_dermamnist
+from skinlib.data._dermamnist import CLASSES, MALIGNANT, NPZ_PATTERN, load_dermamnist
 from skinlib.data._reading import (
     COLUMNS,
     IMAGE_EXTENSIONS,
@@ -36,6 +44,9 @@ from skinlib.data._reading import (
 )
 
 __all__ = [
+    "LABEL_NAMES",
+    "Layout",
+    "LAYOUT_RECORDS",
     "LAYOUTS",
     "SIGNATURES",
     "ISIC2019_CLASSES",
@@ -43,6 +54,7 @@ __all__ = [
     "PAD_MALIGNANT",
     "detect_layouts",
     "load_layout",
+    "layouts_table",
     "load_isic2020",
     "load_ham10000",
     "load_isic2019",
@@ -51,6 +63,9 @@ __all__ = [
     "load_class_folders",
     "one_hot_diagnoses",
 ]
+
+#: The two classes by label: ``LABEL_NAMES[0]`` is benign (label 0), ``LABEL_NAMES[1]`` malignant (label 1).
+LABEL_NAMES = ("benign", "malignant")
 
 ISIC_CSV = "ISIC_2020_Training_GroundTruth.csv"
 HAM_CSV = "HAM10000_metadata.csv"
@@ -62,61 +77,124 @@ ISIC2018_GROUPINGS = "ISIC2018_Task3_Training_LesionGroupings.csv"
 ISIC2018_INPUT = "ISIC2018_Task3_Training_Input"
 PAD_CSV = "metadata.csv"
 
-HAM_MALIGNANT = {"mel", "bcc", "akiec"}
-HAM_BENIGN = {"nv", "bkl", "df", "vasc"}
+#: HAM10000's diagnosis codes are DermaMNIST's classes (:data:`skinlib.data.CLASSES`), malignant as there.
+HAM_MALIGNANT = MALIGNANT
+HAM_BENIGN = frozenset(CLASSES) - MALIGNANT
 #: ISIC 2019's one-hot diagnosis columns; malignant: MEL, BCC, AK, SCC. UNK rows are skipped.
 ISIC2019_CLASSES = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK")
-ISIC2019_MALIGNANT = {"mel", "bcc", "ak", "scc"}
+ISIC2019_MALIGNANT = frozenset({"mel", "bcc", "ak", "scc"})
 #: ISIC 2018 task 3's one-hot diagnosis columns (HAM10000's classes); malignant: MEL, BCC, AKIEC.
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 #: PAD-UFES-20's malignant diagnoses: BCC, MEL, SCC, and ACK (actinic keratosis) as HAM10000 counts ``akiec``.
-PAD_MALIGNANT = {"bcc", "mel", "scc", "ack"}
-PAD_BENIGN = {"nev", "sek"}
+PAD_MALIGNANT = frozenset({"bcc", "mel", "scc", "ack"})
+PAD_BENIGN = frozenset({"nev", "sek"})
 #: Class folder names (any case: on macOS and Windows ``Benign/`` always matched ``benign``).
-CLASS_NAMES = {"benign": 0, "malignant": 1}
+CLASS_NAMES = {name: label for label, name in enumerate(LABEL_NAMES)}
 CLASS_SPLITS = ("train", "valid", "val", "validation", "test")
 
-LAYOUTS = {
-    "isic2020": f"{ISIC_CSV} with train/<image_name>.jpg (label: target or benign_malignant; group: patient_id)",
-    "ham10000": f"{HAM_CSV} with images/ or HAM10000_images_part_1/ and _part_2/ (label from dx; group: lesion_id)",
-    "isic2019": f"{ISIC2019_CSV} with {ISIC2019_INPUT}/, optionally {ISIC2019_METADATA} "
-                "(malignant: MEL, BCC, AK, SCC; UNK skipped; group: lesion_id, else the image)",
-    "isic2018": f"{ISIC2018_CSV} with {ISIC2018_INPUT}/, optionally {ISIC2018_GROUPINGS} "
-                "(malignant: MEL, BCC, AKIEC; group: lesion_id, else the image)",
-    "pad_ufes_20": f"{PAD_CSV} (img_id, diagnostic) with images/ or imgs_part_*/ "
-                   "(malignant: BCC, MEL, SCC, ACK; group: patient_id)",
-    "dermamnist": f"a {NPZ_PATTERN} file (MedMNIST), or a folder holding one; images written once as PNG files "
-                  "(malignant: akiec, bcc, mel; source_split: train/val/test)",
-    "class_folders": "benign/ and malignant/ folders of images (any case), optionally under train/, valid/ or test/",
-    "csv": "any CSV of image file names and labels: load_dataset(csv, image_column=..., label_column=...)",
-}
-#: The file each layout is recognised by (``csv`` and ``class_folders`` have none).
-SIGNATURES = {
-    "isic2020": ISIC_CSV,
-    "ham10000": HAM_CSV,
-    "isic2019": ISIC2019_CSV,
-    "isic2018": ISIC2018_CSV,
-    "pad_ufes_20": PAD_CSV,
-}
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One dataset layout :func:`skinlib.load_dataset` reads: how it is recognised, read and licensed.
+
+    Attributes
+    ----------
+    name
+        Its key in :data:`LAYOUT_RECORDS` and :data:`LAYOUTS`, and ``layout=`` of ``load_dataset``.
+    title
+        The dataset, as the docs name it (Markdown).
+    description
+        One line (Markdown code spans allowed): what a download in this layout holds. :data:`LAYOUTS`
+        and the error for a folder in no layout show it without the backticks.
+    loader
+        Reads it: ``loader(path, **options)`` returns the table.
+    options
+        The keyword options the loader takes (its parameters after the path); ``()`` for none.
+    signatures
+        The file names (or glob patterns) that recognise the layout in a folder.
+    signature_columns
+        Columns a signature CSV's header must name too (PAD-UFES-20's generic ``metadata.csv``).
+    file_suffix
+        Its loader reads a file of this suffix itself (or a folder holding one), and a file of
+        this suffix that is no layout's signature is detected as this layout.
+    recognise
+        For a layout without a signature file: whether a folder is in it.
+    malignant
+        The diagnoses (lower case, as in ``dx``) counted malignant; ``None`` where the layout gives
+        the label itself or the caller says (``csv``).
+    benign
+        The diagnoses counted benign (``None`` likewise); a diagnosis in neither (ISIC 2019's
+        ``unk``) is skipped or an error.
+    licence
+        The dataset's licence, as ``docs/data.md`` states it; ``None`` where it states none.
+    link
+        Where to download it.
+    """
+
+    name: str
+    title: str
+    description: str
+    loader: Callable[..., pd.DataFrame]
+    options: tuple[str, ...] = ()
+    signatures: tuple[str, ...] = ()
+    signature_columns: tuple[str, ...] = ()
+    file_suffix: str | None = None
+    recognise: Callable[[Path], bool] | None = None
+    malignant: frozenset[str] | None = None
+    benign: frozenset[str] | None = None
+    licence: str | None = None
+    link: str | None = None
+
+    @property
+    def plain_description(self) -> str:
+        """The description without Markdown's backticks, as :data:`LAYOUTS` shows it."""
+        return self.description.replace("`", "")
+
+
+def _options(loader: Callable) -> tuple[str, ...]:
+    """The keyword options of ``loader``: its parameters after the path."""
+    return tuple(inspect.signature(loader).parameters)[1:]
+
+
+def _is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 # --------------------------------------------------------------------------- detection
 
 
-def _is_pad_csv(csv: Path) -> bool:
-    """Whether ``csv``'s header names PAD-UFES-20's ``img_id`` and ``diagnostic`` columns."""
+def _has_columns(csv: Path, columns: tuple[str, ...]) -> bool:
+    """Whether ``csv``'s header names all of ``columns`` (e.g. PAD-UFES-20's ``img_id`` and ``diagnostic``)."""
+    if not columns:
+        return True
     try:
         with open(csv, encoding="utf-8", errors="replace") as fh:
             header = {c.strip().strip('"') for c in fh.readline().split(",")}
     except OSError:
         return False
-    return {"img_id", "diagnostic"} <= header
+    return set(columns) <= header
+
+
+def _in_folder(layout: Layout, folder: Path) -> bool:
+    """Whether ``folder`` holds a download in ``layout``: its signature file, or what its ``recognise`` looks for."""
+    if layout.recognise is not None:
+        return layout.recognise(folder)
+    for name in layout.signatures:
+        if _is_pattern(name):
+            if any(folder.glob(name)):
+                return True
+        elif (folder / name).is_file() and _has_columns(folder / name, layout.signature_columns):
+            return True
+    return False
 
 
 def detect_layouts(path: str | os.PathLike) -> list[str]:
     """The layouts of :data:`LAYOUTS` whose files ``path`` has, in the order of :data:`LAYOUTS`.
 
-    A folder matches a layout by its signature file (:data:`SIGNATURES`; for
+    A folder matches a layout by its signature file (:attr:`Layout.signatures`; for
     ``pad_ufes_20`` a ``metadata.csv`` whose header has ``img_id`` and
     ``diagnostic``), a ``dermamnist*.npz`` file, or ``benign/`` and ``malignant/``
     folders. A file matches the layout whose signature it is, ``dermamnist`` for any
@@ -128,33 +206,22 @@ def detect_layouts(path: str | os.PathLike) -> list[str]:
     """
     path = Path(path).expanduser()
     if path.is_file():
-        if path.suffix.lower() == ".npz":
-            return ["dermamnist"]
-        named = [name for name, file in SIGNATURES.items() if path.name == file]
-        if named == ["pad_ufes_20"] and not _is_pad_csv(path):
-            named = []
+        named = [layout.name for layout in LAYOUT_RECORDS.values()
+                 if any(fnmatch.fnmatchcase(path.name, s) for s in layout.signatures)
+                 and _has_columns(path, layout.signature_columns)]
         if named:
             return named
-        return ["csv"] if path.suffix.lower() == ".csv" else []
+        suffix = path.suffix.lower()
+        return [layout.name for layout in LAYOUT_RECORDS.values() if layout.file_suffix == suffix]
     if not path.is_dir():
         return []
-    found = []
-    for name in LAYOUTS:
-        if name in SIGNATURES:
-            csv = path / SIGNATURES[name]
-            if csv.is_file() and (name != "pad_ufes_20" or _is_pad_csv(csv)):
-                found.append(name)
-        elif name == "dermamnist" and any(path.glob(NPZ_PATTERN)):
-            found.append(name)
-        elif name == "class_folders" and _class_folder_roots(path):
-            found.append(name)
-    return found
+    return [layout.name for layout in LAYOUT_RECORDS.values() if _in_folder(layout, path)]
 
 
 def load_layout(path: str | os.PathLike, layout: str, **options) -> pd.DataFrame:
     """``path`` read with the loader of ``layout`` (a name of :data:`LAYOUTS`).
 
-    ``options`` go to the loaders that take them: ``cache_dir`` to
+    ``options`` go to the loaders that take them (:attr:`Layout.options`): ``cache_dir`` to
     :func:`skinlib.data.load_dermamnist`, the column options to
     :func:`skinlib.data.load_csv`; any other combination is a
     :class:`DatasetError`, as is an unknown layout name (the known ones are listed).
@@ -162,29 +229,22 @@ def load_layout(path: str | os.PathLike, layout: str, **options) -> pd.DataFrame
 
     >>> df = load_layout("~/data/both", "isic2018")  # doctest: +SKIP
     """
-    if layout not in LAYOUTS:
-        raise DatasetError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
+    if layout not in LAYOUT_RECORDS:
+        raise DatasetError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUT_RECORDS)}")
+    record = LAYOUT_RECORDS[layout]
     path = Path(path).expanduser()
-    allowed = {"dermamnist": {"cache_dir"}, "csv": {
-        "image_column", "label_column", "group_column", "malignant", "benign", "metadata", "missing_images"}}
-    extra = sorted(set(options) - allowed.get(layout, set()))
+    extra = sorted(set(options) - set(record.options))
     if extra:
-        owners = [name for name, keys in allowed.items() if set(extra) & keys]
+        owners = [other.name for other in LAYOUT_RECORDS.values() if set(extra) & set(other.options)]
         raise DatasetError(
             f"{', '.join(k + '=' for k in extra)} {'is' if len(extra) == 1 else 'are'} for layout "
             f"{' or '.join(repr(o) for o in owners) or 'none'}, not {layout!r}"
         )
-    if layout == "dermamnist":
-        return load_dermamnist(path, **options)
-    if layout == "csv":
-        return load_csv(path, **options)
-    if path.is_file():
-        if path.name != SIGNATURES.get(layout):
+    if record.file_suffix is None and path.is_file():
+        if path.name not in record.signatures:
             raise DatasetError(f"{path}: expected a dataset folder, got a file")
         path = path.parent
-    loaders = {"isic2020": load_isic2020, "ham10000": load_ham10000, "isic2019": load_isic2019,
-               "isic2018": load_isic2018, "pad_ufes_20": load_pad_ufes_20, "class_folders": load_class_folders}
-    return loaders[layout](path)
+    return record.loader(path, **options)
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -482,3 +542,140 @@ def load_class_folders(root: Path) -> pd.DataFrame:
     if df.empty:
         raise DatasetError(f"{root}: the benign/ and malignant/ folders hold no images")
     return finish_table(df, skipped, root, "class_folders")
+
+
+# --------------------------------------------------------------------------- the records
+
+
+def _recognise_class_folders(folder: Path) -> bool:
+    return bool(_class_folder_roots(folder))
+
+
+def _one_hot_benign(classes: tuple[str, ...], malignant: frozenset[str]) -> frozenset[str]:
+    """The benign diagnoses of one-hot columns: every class but the malignant ones and UNK (unknown)."""
+    return frozenset(c.lower() for c in classes if c != "UNK") - malignant
+
+
+_RECORDS = (
+    Layout(
+        name="isic2020",
+        title="ISIC 2020 (SIIM-ISIC Melanoma Classification)",
+        description=f"`{ISIC_CSV}` with `train/<image_name>.jpg` (label: `target` or `benign_malignant`; "
+                    "group: `patient_id`)",
+        loader=load_isic2020,
+        signatures=(ISIC_CSV,),
+        licence="CC BY-NC 4.0",
+        link="https://challenge2020.isic-archive.com/",
+    ),
+    Layout(
+        name="ham10000",
+        title="HAM10000",
+        description=f"`{HAM_CSV}` with `images/` or `HAM10000_images_part_1/` and `_part_2/` "
+                    "(label from `dx`; group: `lesion_id`)",
+        loader=load_ham10000,
+        signatures=(HAM_CSV,),
+        malignant=HAM_MALIGNANT,
+        benign=HAM_BENIGN,
+        licence="CC BY-NC-SA 4.0",
+        link="https://doi.org/10.7910/DVN/DBW86T",
+    ),
+    Layout(
+        name="isic2019",
+        title="ISIC 2019 (ISIC Archive)",
+        description=f"`{ISIC2019_CSV}` with `{ISIC2019_INPUT}/`, optionally `{ISIC2019_METADATA}` "
+                    "(malignant: MEL, BCC, AK, SCC; UNK skipped; group: `lesion_id`, else the image)",
+        loader=load_isic2019,
+        signatures=(ISIC2019_CSV,),
+        malignant=ISIC2019_MALIGNANT,
+        benign=_one_hot_benign(ISIC2019_CLASSES, ISIC2019_MALIGNANT),
+        licence="CC BY-NC 4.0",
+        link="https://challenge.isic-archive.com/data/#2019",
+    ),
+    Layout(
+        name="isic2018",
+        title="ISIC 2018, task 3 (ISIC Archive)",
+        description=f"`{ISIC2018_CSV}` with `{ISIC2018_INPUT}/`, optionally `{ISIC2018_GROUPINGS}` "
+                    "(malignant: MEL, BCC, AKIEC; group: `lesion_id`, else the image)",
+        loader=load_isic2018,
+        signatures=(ISIC2018_CSV,),
+        malignant=HAM_MALIGNANT,
+        benign=_one_hot_benign(ISIC2018_CLASSES, HAM_MALIGNANT),
+        licence="CC BY-NC 4.0",
+        link="https://challenge.isic-archive.com/data/#2018",
+    ),
+    Layout(
+        name="pad_ufes_20",
+        title="PAD-UFES-20 (smartphone clinical images; Mendeley Data)",
+        description=f"`{PAD_CSV}` (`img_id`, `diagnostic`) with `images/` or `imgs_part_*/` "
+                    "(malignant: BCC, MEL, SCC, ACK; group: `patient_id`)",
+        loader=load_pad_ufes_20,
+        signatures=(PAD_CSV,),
+        signature_columns=("img_id", "diagnostic"),
+        malignant=PAD_MALIGNANT,
+        benign=PAD_BENIGN,
+        licence="CC BY 4.0",
+        link="https://doi.org/10.17632/zr7vgbcyr2.1",
+    ),
+    Layout(
+        name="dermamnist",
+        title="DermaMNIST (MedMNIST v2; Yang et al. 2023, *Scientific Data* 10:41)",
+        description=f"a `{NPZ_PATTERN}` file (MedMNIST), or a folder holding one; images written once as PNG "
+                    "files (malignant: `akiec`, `bcc`, `mel`; `source_split`: train/val/test)",
+        loader=load_dermamnist,
+        options=_options(load_dermamnist),
+        signatures=(NPZ_PATTERN,),
+        file_suffix=".npz",
+        malignant=MALIGNANT,
+        benign=frozenset(CLASSES) - MALIGNANT,
+        licence="CC BY-NC 4.0",
+        link="https://medmnist.com/",
+    ),
+    Layout(
+        name="class_folders",
+        title="Skin Cancer: Malignant vs. Benign (ISIC archive images)",
+        description="`benign/` and `malignant/` folders of images (any case), optionally under `train/`, "
+                    "`valid/` or `test/`",
+        loader=load_class_folders,
+        recognise=_recognise_class_folders,
+        licence="ISIC archive terms (CC BY-NC)",
+        link="https://www.kaggle.com/datasets/fanconic/skin-cancer-malignant-vs-benign",
+    ),
+    Layout(
+        name="csv",
+        title="your own table",
+        description="any CSV of image file names and labels: "
+                    "`load_dataset(csv, image_column=..., label_column=...)`",
+        loader=load_csv,
+        options=_options(load_csv),
+        file_suffix=".csv",
+    ),
+)
+#: Every layout's :class:`Layout`, by name, in the order :func:`detect_layouts` tries them (read-only).
+LAYOUT_RECORDS: Mapping[str, Layout] = types.MappingProxyType({layout.name: layout for layout in _RECORDS})
+#: Each layout's name and one-line description (``load_dataset``'s error for a folder in no layout lists them).
+LAYOUTS = {name: layout.plain_description for name, layout in LAYOUT_RECORDS.items()}
+#: The file each layout is recognised by, for the layouts recognised by one named CSV file (from the records).
+SIGNATURES = {name: layout.signatures[0] for name, layout in LAYOUT_RECORDS.items()
+              if layout.signatures and not _is_pattern(layout.signatures[0])}
+
+
+def _cell(text: str | None) -> str:
+    return "-" if text is None else text
+
+
+def layouts_table() -> str:
+    """The table of layouts in ``docs/data.md`` (Markdown), one row per record of :data:`LAYOUT_RECORDS`.
+
+    Columns: the dataset, where to download it, the layout :func:`detect_layouts` recognises,
+    its malignant diagnoses (as in ``dx``) and its licence (``-`` where none is stated).
+
+    >>> print(layouts_table().splitlines()[0])
+    | dataset | download | layout recognised | malignant | licence |
+    """
+    lines = ["| dataset | download | layout recognised | malignant | licence |", "| --- | --- | --- | --- | --- |"]
+    for layout in LAYOUT_RECORDS.values():
+        link = f"<{layout.link}>" if layout.link else None
+        malignant = ", ".join(f"`{d}`" for d in sorted(layout.malignant)) if layout.malignant else None
+        cells = [layout.title, _cell(link), layout.description, _cell(malignant), _cell(layout.licence)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
