@@ -1,5 +1,7 @@
 """What every layer of skinlib shares and no user needs: atomic writes, file stamps and caches
-(:mod:`.files`), the project folder (:mod:`.paths`), Keras imported quietly (:mod:`.tensorflow`).
+(:mod:`.files`), the one cached, threaded map over files (:mod:`.filemap`), the project folder
+(:mod:`.paths`), Keras imported quietly (:mod:`.tensorflow`), the error family (:mod:`.errors`) and
+checks of values (:mod:`.checks`).
 
 Private: nothing here is part of the public API, and it imports no other part of skinlib.
 """

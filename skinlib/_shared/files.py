@@ -3,7 +3,8 @@
 Every module that writes a file goes through :func:`atomic_write`, so an interrupted
 run leaves the old file or the new one, never half of one. Caches of preprocessed
 arrays and duplicate signatures are ``.npz`` files keyed by :func:`file_stamp` of
-their inputs (:func:`save_cache`, :func:`load_cache`).
+their inputs (:func:`save_cache`, :func:`load_cache`); :mod:`.filemap` runs the per-file
+loop that makes and caches them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 __all__ = ["atomic_write", "file_stamp", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep",
-           "bounded_map", "check_cache_writable"]
+           "bounded_map", "check_cache_writable", "cache_write_error"]
 
 
 def file_stamp(path: str | os.PathLike) -> str:
@@ -193,4 +194,13 @@ def check_cache_writable(cache_path: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}") from exc
+        raise cache_write_error(cache_path, exc) from exc
+
+
+def cache_write_error(cache_path: Path, exc: OSError) -> OSError:
+    """The error naming a cache file that cannot be written, and why (raise it ``from exc``).
+
+    >>> cache_write_error(Path("c/x.npz"), OSError(28, "No space left on device"))
+    OSError('cannot write the preprocessing cache c/x.npz: No space left on device')
+    """
+    return OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}")

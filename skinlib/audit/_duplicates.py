@@ -20,20 +20,17 @@ the signatures of a table are cached on disk like preprocessed arrays.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from skinlib.preprocessing.filters import DIHEDRAL, dihedral
-from skinlib._shared.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
-                           save_cache)
+from skinlib._shared.filemap import Skip, map_files
+from skinlib._shared.files import cached_array
 from skinlib.preprocessing import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
@@ -173,41 +170,34 @@ class Signatures:
         return len(self.paths)
 
 
-def _cache_key(paths: list[str]) -> str:
-    h = hashlib.sha256()
-    settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16",
-                "max_pixels": max_image_pixels()}  # the limit decides which images are skipped
-    h.update(json.dumps(settings, sort_keys=True).encode() + b"\n")
-    for path in paths:
-        h.update(f"{path}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()[:24]
-
-
-def _signature_of_file(path: str):
+def _signature_of_file(path: str) -> tuple[bytes, np.ndarray, np.ndarray]:
     try:
-        return image_signature(read_image(path, color=True)), ""
+        return image_signature(read_image(path, color=True))
     except ImageReadError as exc:
-        return None, str(exc).removeprefix(f"{path}: ")
+        raise Skip(str(exc).removeprefix(f"{path}: ")) from None
     except (cv2.error, ValueError) as exc:
-        return None, f"cannot hash the image: {str(exc).strip().splitlines()[-1]}"
+        raise Skip(f"cannot hash the image: {str(exc).strip().splitlines()[-1]}") from None
 
 
-def _cached_signatures(paths: list[str], arrays: dict) -> Signatures:
-    """The :class:`Signatures` of a cache file, after checking its arrays fit ``paths``.
+def _stack_signatures(sigs: list) -> dict[str, np.ndarray]:
+    n = len(sigs)
+    digests = np.zeros((n, 16), np.uint8)
+    h64 = np.zeros((n, _N_VAR), np.uint64)
+    h256 = np.zeros((n, _N_VAR, 4), np.uint64)
+    for i, (digest, sig64, sig256) in enumerate(sigs):
+        digests[i] = np.frombuffer(digest, np.uint8)
+        h64[i], h256[i] = sig64, sig256
+    return {"digests": digests, "h64": h64, "h256": h256}
 
-    A foreign or damaged file raises ``ValueError``: :func:`skinlib._shared.files.load_cache`
+
+def _check_signatures(arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The digests, h64 and h256 of ``n`` images, after checking that they fit.
+
+    A foreign or damaged cache file raises ``ValueError``: :func:`skinlib._shared.files.load_cache`
     then reports no cache, and the signatures are recomputed and the file replaced.
     """
-    keep = cached_keep(arrays, paths)
-    n = len(keep)
-    return Signatures(
-        [paths[i] for i in keep],
-        cached_array(arrays, "digests", np.uint8, (n, 16)),
-        cached_array(arrays, "h64", np.uint64, (n, _N_VAR)),
-        cached_array(arrays, "h256", np.uint64, (n, _N_VAR, 4)),
-        arrays["skipped"],
-        True,
-    )
+    return (cached_array(arrays, "digests", np.uint8, (n, 16)), cached_array(arrays, "h64", np.uint64, (n, _N_VAR)),
+            cached_array(arrays, "h256", np.uint64, (n, _N_VAR, 4)))
 
 
 def image_signatures(
@@ -226,37 +216,12 @@ def image_signatures(
     """
     paths = [str(p) for p in paths]
     max_image_pixels()  # a bad SKINLIB_MAX_IMAGE_PIXELS is one error now, not a reason for skipping every image
-    cache_path = None
-    if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"signatures-{_cache_key(paths)}.npz"
-        cached = open_cache(cache_path, partial(_cached_signatures, paths))
-        if cached is not None:
-            return cached
-
-    from tqdm.auto import tqdm
-
-    n = len(paths)
-    digests = np.zeros((n, 16), np.uint8)
-    h64 = np.zeros((n, _N_VAR), np.uint64)
-    h256 = np.zeros((n, _N_VAR, 4), np.uint64)
-    ok = np.zeros(n, bool)
-    skipped = []
-    workers = max(1, workers or os.cpu_count() or 1)
-    with tqdm(total=n, desc="hash images", unit="img", disable=not progress or n == 0) as bar:
-        with ThreadPoolExecutor(workers) as pool:
-            for i, (sig, reason) in enumerate(bounded_map(pool, _signature_of_file, paths, 8 * workers)):
-                if sig is None:
-                    skipped.append((paths[i], reason))
-                else:
-                    digests[i] = np.frombuffer(sig[0], np.uint8)
-                    h64[i], h256[i] = sig[1], sig[2]
-                    ok[i] = True
-                bar.update(1)
-    keep = np.flatnonzero(ok)
-    result = Signatures([paths[i] for i in keep], digests[keep], h64[keep], h256[keep], skipped)
-    if cache_path is not None:
-        save_cache(cache_path, skipped, keep=keep, digests=result.digests, h64=result.h64, h256=result.h256)
-    return result
+    settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16",
+                "max_pixels": max_image_pixels()}  # the limit decides which images are skipped
+    mapped = map_files(paths, _signature_of_file, stack=_stack_signatures, build=_check_signatures,
+                       cache_dir=cache_dir, cache_name="signatures", key=settings,
+                       workers=max(1, workers or os.cpu_count() or 1), progress=progress, desc="hash images")
+    return Signatures([paths[i] for i in mapped.keep], *mapped.results, mapped.skipped, mapped.from_cache)
 
 
 # --------------------------------------------------------------------------- search

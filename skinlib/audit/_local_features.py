@@ -11,19 +11,15 @@ photographs show one scene. :func:`skinlib.audit.find_same_lesion` is built on t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from skinlib._shared.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
-                           save_cache)
+from skinlib._shared.filemap import Skip, map_files
+from skinlib._shared.files import cached_array
 from skinlib.preprocessing import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["local_features", "lesion_mask", "image_local_features", "LocalFeatures", "match_pair", "Match",
@@ -131,31 +127,31 @@ class LocalFeatures:
         return self.points[s:e], self.descriptors[s:e]
 
 
-def _cache_key(paths: list[str], size: int, n_features: int) -> str:
-    h = hashlib.sha256()
-    settings = {"version": _FEATURE_VERSION, "size": size, "n_features": n_features, "clahe": str(_CLAHE),
-                "opencv": cv2.__version__, "max_pixels": max_image_pixels()}
-    h.update(json.dumps(settings, sort_keys=True).encode() + b"\n")
-    for path in paths:
-        h.update(f"{path}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()[:24]
-
-
-def _cached_features(paths: list[str], arrays: dict) -> LocalFeatures:
-    keep = cached_keep(arrays, paths)
-    offsets = cached_array(arrays, "offsets", np.int64, (len(keep) + 1,))
-    n = int(offsets[-1])
+def _check_features(arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points, descriptors and offsets of ``n`` images, after checking that they fit (else ``ValueError``)."""
+    offsets = cached_array(arrays, "offsets", np.int64, (n + 1,))
+    total = int(offsets[-1])
     if offsets[0] != 0 or np.any(np.diff(offsets) < 0):
         raise ValueError("cached 'offsets' do not increase from 0")
-    return LocalFeatures([paths[i] for i in keep], cached_array(arrays, "points", np.float32, (n, 2)),
-                         cached_array(arrays, "descriptors", np.uint8, (n, 128)), offsets, arrays["skipped"], True)
+    return (cached_array(arrays, "points", np.float32, (total, 2)),
+            cached_array(arrays, "descriptors", np.uint8, (total, 128)), offsets)
 
 
-def _features_of_file(path: str, size: int, n_features: int):
+def _stack_features(feats: list) -> dict[str, np.ndarray]:
+    offsets = np.zeros(len(feats) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(p) for p, _ in feats])
+    return {
+        "offsets": offsets,
+        "points": np.concatenate([p for p, _ in feats]) if feats else np.zeros((0, 2), np.float32),
+        "descriptors": np.concatenate([d for _, d in feats]) if feats else np.zeros((0, 128), np.uint8),
+    }
+
+
+def _features_of_file(path: str, size: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     try:
-        return local_features(read_image(path), size=size, n_features=n_features), None
+        return local_features(read_image(path), size=size, n_features=n_features)
     except ImageReadError as exc:
-        return None, str(exc)
+        raise Skip(str(exc)) from None
 
 
 def image_local_features(
@@ -173,40 +169,12 @@ def image_local_features(
     """
     paths = [str(p) for p in paths]
     max_image_pixels()
-    cache_path = None
-    if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"lesion-features-{_cache_key(paths, size, n_features)}.npz"
-        cached = open_cache(cache_path, partial(_cached_features, paths))
-        if cached is not None:
-            return cached
-
-    from tqdm.auto import tqdm
-
-    workers = max(1, workers or os.cpu_count() or 1)
-    points, descs, keep, skipped = [], [], [], []
-    with tqdm(total=len(paths), desc="local features", unit="img", disable=not progress or not paths) as bar:
-        with ThreadPoolExecutor(workers) as pool:
-            work = partial(_features_of_file, size=size, n_features=n_features)
-            for i, (feats, reason) in enumerate(bounded_map(pool, work, paths, 8 * workers)):
-                if feats is None:
-                    skipped.append((paths[i], reason))
-                else:
-                    points.append(feats[0])
-                    descs.append(feats[1])
-                    keep.append(i)
-                bar.update(1)
-    offsets = np.zeros(len(keep) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(p) for p in points])
-    result = LocalFeatures(
-        [paths[i] for i in keep],
-        np.concatenate(points) if points else np.zeros((0, 2), np.float32),
-        np.concatenate(descs) if descs else np.zeros((0, 128), np.uint8),
-        offsets, skipped,
-    )
-    if cache_path is not None:
-        save_cache(cache_path, skipped, keep=np.array(keep, np.int64), offsets=offsets, points=result.points,
-                   descriptors=result.descriptors)
-    return result
+    settings = {"version": _FEATURE_VERSION, "size": size, "n_features": n_features, "clahe": str(_CLAHE),
+                "opencv": cv2.__version__, "max_pixels": max_image_pixels()}
+    mapped = map_files(paths, partial(_features_of_file, size=size, n_features=n_features), stack=_stack_features,
+                       build=_check_features, cache_dir=cache_dir, cache_name="lesion-features", key=settings,
+                       workers=max(1, workers or os.cpu_count() or 1), progress=progress, desc="local features")
+    return LocalFeatures([paths[i] for i in mapped.keep], *mapped.results, mapped.skipped, mapped.from_cache)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.filemap import Skip, map_files
 from skinlib.preprocessing import max_image_pixels
 
 if TYPE_CHECKING:
@@ -49,20 +50,20 @@ UNREADABLE = "unreadable"
 COLUMNS = ["path", "issue", "score"]
 
 
-def _check_file(path: str, limit: int) -> str | None:
-    """None when Pillow decodes ``path`` into an image CleanVision can score, else the reason."""
+def _check_file(path: str, limit: int) -> Skip | None:
+    """Nothing when Pillow decodes ``path`` into an image CleanVision can score, else :class:`Skip` with the reason."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             width, height = im.size
             if width * height > limit:
-                return f"image is {width} x {height} pixels, more than the limit of {limit / 1e6:g} megapixels"
+                return Skip(f"image is {width} x {height} pixels, more than the limit of {limit / 1e6:g} megapixels")
             if len(im.getbands()) == 2:
-                return f"image mode {im.mode} (two bands) is not supported"
+                return Skip(f"image mode {im.mode} (two bands) is not supported")
             im.load()
     except Exception as exc:  # noqa: BLE001 - any decoding failure means: leave the file out
-        return f"{type(exc).__name__}: {exc}"
+        return Skip(f"{type(exc).__name__}: {exc}")
     return None
 
 
@@ -145,10 +146,10 @@ def find_quality_issues(
     params = _issue_params(issue_types)
     paths = list(dict.fromkeys(df["path"].astype(str)))
     limit = max_image_pixels(max_pixels)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        reasons = list(pool.map(lambda p: _check_file(p, limit), paths))
-    unreadable = {p: r for p, r in zip(paths, reasons) if r is not None}
-    readable = [p for p, r in zip(paths, reasons) if r is None]
+    # Decoding is checked here, in threads, with no bar of its own: CleanVision's bar is the progress shown.
+    decoded = map_files(paths, partial(_check_file, limit=limit), workers=min(4, os.cpu_count() or 1), progress=False)
+    unreadable = dict(decoded.skipped)
+    readable = [paths[i] for i in decoded.keep]
 
     frames = []
     counts = {issue: 0 for issue in params}

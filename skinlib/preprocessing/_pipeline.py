@@ -11,7 +11,6 @@ store exactly how its inputs were made.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +26,8 @@ import pandas as pd
 from skinlib.preprocessing import _crop as crop
 from skinlib.preprocessing import filters
 from skinlib.preprocessing._images import ImageReadError, max_image_pixels, read_image
-from skinlib._shared.files import (bounded_map, cached_array, cached_keep, file_stamp, open_cache,
-                           save_cache)
+from skinlib._shared.filemap import Skip, map_files
+from skinlib._shared.files import cached_array
 
 __all__ = ["Preprocess", "PreprocessResult", "preprocess_dataset", "output_image", "STEPS", "PARAMETERS"]
 
@@ -372,28 +371,33 @@ class PreprocessResult:
         return self.x[mask], self.y[mask]
 
 
-def _load_one(config: Preprocess, path: str) -> tuple[np.ndarray | None, str]:
+def _load_one(config: Preprocess, path: str) -> np.ndarray:
+    """The image of ``path`` through ``config``; :class:`Skip` with the reason when it cannot be used."""
     try:
-        return config.load(path), ""
+        return config.load(path)
     except ImageReadError as exc:
-        return None, str(exc).removeprefix(f"{path}: ")
+        raise Skip(str(exc).removeprefix(f"{path}: ")) from None
     except (cv2.error, ValueError) as exc:
-        return None, f"preprocessing failed: {str(exc).strip().splitlines()[-1]}"
+        raise Skip(f"preprocessing failed: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def _stack(config: Preprocess, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The kept images as one uint8 array ``x``, each freed as it is copied: memory holds one array."""
+    x = np.zeros((len(images),) + config.output_shape, dtype=np.uint8)
+    for i in range(len(images)):
+        x[i] = images[i]
+        images[i] = None
+    return {"x": x}
+
+
+def _build(config: Preprocess, arrays: dict[str, np.ndarray], n: int) -> np.ndarray:
+    # A foreign or damaged cache fails this check (ValueError): recomputed and replaced.
+    return cached_array(arrays, "x", np.uint8, (n,) + config.output_shape)
 
 
 def _skipped_table(pairs) -> pd.DataFrame:
     """``result.skipped``, built one way for computed and cached results (same dtypes)."""
     return pd.DataFrame(list(pairs), columns=["path", "reason"], dtype=str)
-
-
-def _cache_key(df: pd.DataFrame, config: Preprocess) -> str:
-    h = hashlib.sha256()
-    h.update(f"v{_CACHE_VERSION}\n{config.to_json()}\n".encode())
-    # The pixel limit decides which images are skipped: a raised limit must not find them skipped in a cache.
-    h.update(f"max_pixels={max_image_pixels()}\n".encode())
-    for path, label in zip(df["path"], df["label"]):
-        h.update(f"{path}\t{int(label)}\t{file_stamp(path)}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()[:24]
 
 
 def preprocess_dataset(
@@ -428,60 +432,18 @@ def preprocess_dataset(
     if missing:
         raise ValueError(f"df lacks column(s) {sorted(missing)}; expected the table from load_dataset")
     df = df.reset_index(drop=True)
-    cache_path = None
-    if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"preprocessed-{_cache_key(df, config)}.npz"
-
-        def build(arrays):
-            # A foreign or damaged file fails these checks (ValueError): no cache, recomputed and replaced.
-            keep = cached_keep(arrays, [str(p) for p in df["path"]])
-            x = cached_array(arrays, "x", np.uint8, (len(keep),) + config.output_shape)
-            rows = df.iloc[keep].reset_index(drop=True)
-            return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows,
-                                    _skipped_table(arrays["skipped"]), cache_path, True, config)
-
-        cached = open_cache(cache_path, build)
-        if cached is not None:
-            return cached
-
-    paths = [str(p) for p in df["path"]]
-    n = len(paths)
-    x = np.zeros((n,) + config.output_shape, dtype=np.uint8)
-    ok = np.zeros(n, dtype=bool)
-    reasons: list[tuple[str, str]] = []
-    if workers is None:
-        workers = os.cpu_count() or 1
-
-    from tqdm.auto import tqdm
-
-    load = partial(_load_one, config)
-    bar = tqdm(total=n, desc="preprocess", unit="img", disable=not progress or n == 0)
-    try:
-        # Threads, not processes: decoding, OpenCV filters and NumPy's array loops
-        # release the GIL, so threads use every core without re-importing anything,
-        # and work the same in notebooks and in scripts without a __main__ guard.
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = bounded_map(pool, load, paths, 8 * workers) if workers > 1 else map(load, paths)
-            for i, (img, reason) in enumerate(results):
-                if img is None:
-                    reasons.append((paths[i], reason))
-                else:
-                    x[i] = img
-                    ok[i] = True
-                bar.update(1)
-    finally:
-        bar.close()
-
-    keep = np.flatnonzero(ok)
-    x = x[keep] if len(keep) < n else x
-    rows = df.iloc[keep].reset_index(drop=True)
-    skipped = _skipped_table(reasons)
-    if cache_path is not None:
-        try:
-            save_cache(cache_path, reasons, x=x, keep=keep)
-        except OSError as exc:
-            raise OSError(f"cannot write the preprocessing cache {cache_path}: {exc.strerror or exc}") from exc
-    return PreprocessResult(x, rows["label"].to_numpy(np.int64), rows, skipped, cache_path, False, config)
+    mapped = map_files(
+        df["path"], partial(_load_one, config), stack=partial(_stack, config), build=partial(_build, config),
+        cache_dir=cache_dir, cache_name="preprocessed",
+        # The pixel limit decides which images are skipped: a raised limit must not find them skipped in a cache.
+        key=f"v{_CACHE_VERSION}\n{config.to_json()}\nmax_pixels={max_image_pixels()}\n",
+        key_fields=None if cache_dir is None else [str(int(label)) for label in df["label"]],
+        workers=(os.cpu_count() or 1) if workers is None else workers, progress=progress, desc="preprocess",
+        executor=ThreadPoolExecutor,
+    )
+    rows = df.iloc[mapped.keep].reset_index(drop=True)
+    return PreprocessResult(mapped.results, rows["label"].to_numpy(np.int64), rows, _skipped_table(mapped.skipped),
+                            mapped.cache_path, mapped.from_cache, config)
 
 
 def output_image(config: Preprocess, img: np.ndarray) -> np.ndarray:
