@@ -206,7 +206,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     """Audit a dataset and write its report; exit 0, or 2 for a bad dataset, run folder or --out."""
-    from skinlib.audit import audit_dataset, check_runs
+    from skinlib.audit import CHECKS, audit_dataset, check_runs
     from skinlib.data import load_dataset
     from skinlib.audit import write_audit_report
 
@@ -228,8 +228,9 @@ def _audit(args: argparse.Namespace) -> int:
         for path, table in tables.items():
             name = Path(path).name or str(path)
             against[name if name not in against else str(path)] = table
+        skip = [name for name, check in CHECKS.items() if check.skip_help and getattr(args, f"no_{name}", False)]
         audit = audit_dataset(df, against=against, runs=args.runs, cache_dir=args.cache_dir, n_boot=args.n_boot,
-                              same_lesion=not args.no_same_lesion, quality=not args.no_quality)
+                              skip=skip)
         page = write_audit_report(audit, args.out)
     except (FileNotFoundError, NotADirectoryError, ValueError) as exc:  # DatasetError, RunFolderError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
@@ -240,6 +241,16 @@ def _audit(args: argparse.Namespace) -> int:
     print(audit.summary.to_string(index=False), file=sys.stderr)
     print(f"wrote the audit report to {page}")
     return 0
+
+
+def _add_skip_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-<check>`` for each audit check that can be skipped (``--no-same-lesion``, ``--no-quality``)."""
+    from skinlib.audit import CHECKS
+
+    for name, check in CHECKS.items():
+        if check.skip_help:
+            parser.add_argument(f"--no-{name.replace('_', '-')}", dest=f"no_{name}", action="store_true",
+                                help=check.skip_help)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,8 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     aud.add_argument("--layout", help="force the dataset's layout when its folder matches two")
     aud.add_argument("--cache-dir", type=Path, help="cache the image signatures here (the same audit again is fast)")
     aud.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the error analysis (0: none)")
-    aud.add_argument("--no-same-lesion", action="store_true", help="skip the search for same-lesion pairs")
-    aud.add_argument("--no-quality", action="store_true", help="skip the image quality checks")
+    _add_skip_options(aud)
     aud.set_defaults(func=_audit)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -30,7 +30,7 @@ ALLOWED = {
     "config": {"_shared", "data", "preprocessing", "runs", "models"},
 }
 #: The only modules that draw figures through skinlib.plotting (notebooks draw too).
-PLOTTING_CALLERS = {"audit._report", "__main__"}
+PLOTTING_CALLERS = {"audit._report", "audit._checks", "__main__"}
 
 
 def module_name(path: Path) -> str:

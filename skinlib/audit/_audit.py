@@ -18,8 +18,11 @@ files and one self-contained HTML page:
   each run or cross-validation;
 - a count per issue kind, and every file that could not be read, with the reason.
 
-Nothing is dropped and nothing is written: the audit is a set of lists to look at. A file that
-cannot be read is listed in ``unreadable``, never a reason to stop.
+Each check is one :class:`skinlib.audit.Check` of the registry :data:`skinlib.audit.CHECKS`
+(:mod:`skinlib.audit._checks`), which the audit walks in order. Nothing is dropped and nothing is
+written: the audit is a set of lists to look at. A file that cannot be read is listed in
+``unreadable``, never a reason to stop. :meth:`DatasetAudit.save` writes an audit into a folder
+and :func:`load_audit` reads it back, so that its report can be redrawn without recomputing.
 
 >>> audit = audit_dataset(skinlib.load_dataset("data/mvb"), runs=["runs/mvb/cv"])  # doctest: +SKIP
 >>> audit.summary  # doctest: +SKIP
@@ -27,38 +30,53 @@ cannot be read is listed in ``unreadable``, never a reason to stop.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
+import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
-from skinlib.audit._duplicates import find_duplicates
-from skinlib.audit._error_analysis import ErrorAnalysis, analyse_errors
-from skinlib.audit._label_issues import find_label_issues
-from skinlib.audit._same_lesion import find_same_lesion
-from skinlib.data import check_leakage, drop_leaked, merge_pairs
-from skinlib.audit._quality import find_quality_issues
+from skinlib._shared.files import atomic_write
+from skinlib.audit._checks import (CHECKS, SPLIT_COLUMN, TABLE_FILES, UNREADABLE_COLUMNS, Check, Findings,
+                                   is_cross_validation)
+from skinlib.audit._error_analysis import ErrorAnalysis
 from skinlib.data import skipped_files
 from skinlib.runs import Run, fold_dir
 
-__all__ = ["DatasetAudit", "audit_dataset", "check_runs", "is_cross_validation", "summary_table", "SPLIT_COLUMN",
-           "UNREADABLE_COLUMNS", "SUMMARY_COLUMNS"]
+__all__ = ["DatasetAudit", "audit_dataset", "check_runs", "is_cross_validation", "summary_table", "load_audit",
+           "write_csv", "SPLIT_COLUMN", "UNREADABLE_COLUMNS", "SUMMARY_COLUMNS", "MANIFEST_FILE"]
 
-#: The column of a dataset's own split (``train/``, ``test/`` folders), whose leakage is checked.
-SPLIT_COLUMN = "source_split"
-#: The columns of :attr:`DatasetAudit.unreadable`.
-UNREADABLE_COLUMNS = ["path", "reason", "found_by"]
 #: The columns of :attr:`DatasetAudit.summary`.
 SUMMARY_COLUMNS = ["check", "issue", "count"]
+#: The file :meth:`DatasetAudit.save` writes last, naming the others; :func:`load_audit` reads it first.
+MANIFEST_FILE = "audit.json"
+#: The manifest's ``format``; :func:`load_audit` refuses another.
+_FORMAT = "skinlib-audit-1"
+
+
+class _Table:
+    """An attribute of :class:`DatasetAudit` that is one of its ``tables`` (None when it does not apply)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, audit, owner=None):
+        return self if audit is None else audit.tables.get(self.name)
+
+    def __set__(self, audit, table) -> None:
+        audit.tables[self.name] = table
 
 
 @dataclass
 class DatasetAudit:
     """What :func:`audit_dataset` found; :func:`skinlib.audit.write_audit_report` writes it.
+
+    Its tables, one per entry of :data:`skinlib.audit.TABLE_FILES`, are in ``tables``; those of
+    the registered checks are attributes too.
 
     Attributes
     ----------
@@ -66,6 +84,9 @@ class DatasetAudit:
         The dataset's name (its folder's name unless given).
     dataset : pandas.DataFrame
         The audited :func:`skinlib.load_dataset` table.
+    tables : dict
+        Table name to table (None when it does not apply): those below, and those of any check
+        registered with :func:`skinlib.audit.register`.
     copies : pandas.DataFrame
         :func:`skinlib.find_duplicates`' pairs within the dataset, then against each other table,
         with an ``against`` column (``""`` within the dataset, else the other table's name).
@@ -91,32 +112,112 @@ class DatasetAudit:
         reason given and the steps that skipped it.
     notes : list of str
         What was skipped and why (a run folder has no out-of-fold predictions...).
+    settings : dict
+        How :func:`audit_dataset` was called (other tables, runs, checks skipped, bootstrap...).
     """
 
     name: str
     dataset: pd.DataFrame = field(repr=False)
-    copies: pd.DataFrame = field(repr=False)
-    same_lesion: pd.DataFrame | None = field(default=None, repr=False)
-    leakage: pd.DataFrame | None = field(default=None, repr=False)
+    tables: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False)
     leaked_test: list[str] = field(default_factory=list, repr=False)
-    label_issues: pd.DataFrame | None = field(default=None, repr=False)
-    quality: pd.DataFrame | None = field(default=None, repr=False)
     errors: dict[str, ErrorAnalysis] = field(default_factory=dict, repr=False)
-    diagnoses: pd.DataFrame | None = field(default=None, repr=False)
-    subgroups: pd.DataFrame | None = field(default=None, repr=False)
-    operating_points: pd.DataFrame | None = field(default=None, repr=False)
-    summary: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUMMARY_COLUMNS), repr=False)
-    unreadable: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNREADABLE_COLUMNS), repr=False)
     notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    copies = _Table()
+    same_lesion = _Table()
+    leakage = _Table()
+    label_issues = _Table()
+    quality = _Table()
+    diagnoses = _Table()
+    subgroups = _Table()
+    operating_points = _Table()
+    summary = _Table()
+    unreadable = _Table()
+
+    def __post_init__(self) -> None:
+        self.tables = {**dict.fromkeys(TABLE_FILES), **self.tables}  # every registered check's table, None if not found
+        if self.tables.get("summary") is None:
+            self.tables["summary"] = pd.DataFrame(columns=SUMMARY_COLUMNS)
+        if self.tables.get("unreadable") is None:
+            self.tables["unreadable"] = pd.DataFrame(columns=UNREADABLE_COLUMNS)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the audit into ``folder``, for :func:`load_audit` to read back without recomputing.
+
+        Every table as a CSV file (the names of :data:`skinlib.audit.TABLE_FILES`), the dataset
+        as ``dataset.csv``, each error analysis in ``errors/<k>/``, and last :data:`MANIFEST_FILE`:
+        the name, notes, settings and leaked test images, and each table's file, column types,
+        index and ``attrs``. Each file is written atomically; table files of an earlier save that
+        no longer apply are removed.
+
+        Returns
+        -------
+        pathlib.Path
+            The manifest, ``folder/audit.json``.
+        """
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        earlier = (out / MANIFEST_FILE).is_file()
+        files = {**TABLE_FILES, **{n: f"{n}.csv" for n in self.tables if n not in TABLE_FILES}}
+        manifest: dict[str, Any] = {
+            "format": _FORMAT, "name": self.name, "notes": list(self.notes), "leaked_test": list(self.leaked_test),
+            "settings": _jsonable(self.settings) or {}, "dataset": _save_table(self.dataset, out, "dataset.csv"),
+            "tables": {}, "errors": [],
+        }
+        for name, table in self.tables.items():
+            manifest["tables"][name] = None if table is None else _save_table(table, out, files[name])
+        for k, (run, analysis) in enumerate(self.errors.items(), 1):
+            saved = {f.name: _save_table(getattr(analysis, f.name), out, f"errors/{k}/{f.name}.csv")
+                     for f in dataclasses.fields(analysis) if getattr(analysis, f.name) is not None}
+            manifest["errors"].append({"run": run, "tables": saved})
+        path = out / MANIFEST_FILE
+        atomic_write(path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode("ascii")), mode="wb")
+        if earlier:  # after the new manifest: an interrupted save leaves the earlier one whole
+            for name in (n for n, saved in manifest["tables"].items() if saved is None):
+                (out / files[name]).unlink(missing_ok=True)
+        return path
 
 
-def is_cross_validation(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` is a cross-validation folder (it holds the run of fold 1), not a run folder.
+def load_audit(folder: str | os.PathLike) -> DatasetAudit:
+    """The audit :meth:`DatasetAudit.save` wrote into ``folder``, with its tables' types, index and attrs.
 
-    >>> is_cross_validation("/no/such/folder")
-    False
+    ``skinlib.audit.write_audit_report(load_audit(folder), out)`` redraws the report without
+    reading an image again but those the figures show.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``folder`` has no :data:`MANIFEST_FILE` (or a file it names is missing).
+    ValueError
+        When the manifest is not one :meth:`DatasetAudit.save` writes.
+
+    Examples
+    --------
+    >>> load_audit("/no/such/audit")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: /no/such/audit: no saved audit (no audit.json)
     """
-    return fold_dir(folder, 1).is_dir()
+    folder = Path(folder)
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no saved audit (no {MANIFEST_FILE})")
+    try:
+        manifest = json.loads(path.read_text(encoding="ascii"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a saved audit ({exc})") from None
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found != _FORMAT:
+        raise ValueError(f"{path}: not a saved audit (format {found!r}, expected {_FORMAT!r})")
+    tables = {n: None if m is None else _load_table(folder, m) for n, m in manifest["tables"].items()}
+    errors = {}
+    for entry in manifest["errors"]:
+        saved = {n: _load_table(folder, m) for n, m in entry["tables"].items()}
+        errors[entry["run"]] = ErrorAnalysis(**{f.name: saved.get(f.name) for f in dataclasses.fields(ErrorAnalysis)})
+    return DatasetAudit(name=manifest["name"], dataset=_load_table(folder, manifest["dataset"]), tables=tables,
+                        leaked_test=list(manifest["leaked_test"]), errors=errors, notes=list(manifest["notes"]),
+                        settings=manifest["settings"])
 
 
 def check_runs(runs: Sequence[str | os.PathLike]) -> list[str]:
@@ -140,73 +241,25 @@ def check_runs(runs: Sequence[str | os.PathLike]) -> list[str]:
     return checked
 
 
-def _keywords(function, **options) -> dict[str, Any]:
-    """The ``options`` that ``function`` takes (the same-lesion finder's may differ from find_duplicates')."""
-    parameters = inspect.signature(function).parameters
-    return {k: v for k, v in options.items() if k in parameters}
-
-
-def _with_against(pairs: pd.DataFrame, name: str) -> pd.DataFrame:
-    out = pairs.copy()
-    out.insert(len(out.columns), "against", name)
-    out.attrs = dict(pairs.attrs)
-    return out
-
-
 def summary_table(audit: DatasetAudit) -> pd.DataFrame:
     """The counts per check and issue kind of an audit (:data:`SUMMARY_COLUMNS`).
 
-    Copies count pairs per kind (and per other dataset), same-lesion pairs and leaking pairs
-    count pairs, label issues count flagged images per cross-validation, quality issues count
-    images per issue type, and ``unreadable`` the files that could not be read.
+    The number of images audited, then each registered check's rows (:meth:`Check.summary`), in
+    the order of :data:`skinlib.audit.CHECKS`: copies count pairs per kind (and per other
+    dataset), same-lesion pairs and leaking pairs count pairs, label issues count flagged images
+    per cross-validation, quality issues count images per issue type, and ``unreadable`` the files
+    that could not be read.
 
     Examples
     --------
     >>> copies = pd.DataFrame({"path_a": ["a"], "path_b": ["b"], "kind": ["near"], "against": [""]})
-    >>> summary_table(DatasetAudit("demo", pd.DataFrame({"path": ["a", "b"]}), copies)).values.tolist()
+    >>> summary_table(DatasetAudit("demo", pd.DataFrame({"path": ["a", "b"]}), {"copies": copies})).values.tolist()
     [['images', 'audited', 2], ['copies', 'near', 1], ['unreadable', 'files', 0]]
     """
     rows = [("images", "audited", len(audit.dataset))]
-    for against, part in audit.copies.groupby("against", sort=False):
-        where = "copies" if not against else f"copies in {against}"
-        rows += [(where, str(kind), int(n)) for kind, n in part["kind"].value_counts().sort_index().items()]
-    if audit.same_lesion is not None:
-        for against in ["", *sorted(set(audit.same_lesion["against"]) - {""})]:
-            where = "same lesion" if not against else f"same lesion in {against}"
-            rows.append((where, "pairs", int((audit.same_lesion["against"] == against).sum())))
-    if audit.leakage is not None:
-        rows.append(("leakage", "pairs across the split", len(audit.leakage)))
-        rows.append(("leakage", "test images with a copy or lesion outside test", len(audit.leaked_test)))
-    if audit.label_issues is not None:
-        for run, part in audit.label_issues.groupby("run", sort=False):
-            rows.append((f"label issues of {run}", "flagged", int(part["flagged"].sum())))
-    if audit.quality is not None:
-        summary = audit.quality.attrs.get("summary") or audit.quality["issue"].value_counts().to_dict()
-        rows += [("quality", str(issue), int(n)) for issue, n in summary.items() if issue != "unreadable"]
-    rows.append(("unreadable", "files", len(audit.unreadable)))
+    for check in CHECKS.values():
+        rows += check.summary(audit)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-
-
-def _unreadable(found: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """(path, reason, step) triples as one row per path: its first reason, and every step that skipped it."""
-    by_path: dict[str, list[str]] = {}
-    for path, reason, step in found:
-        entry = by_path.setdefault(str(path), [str(reason), ""])
-        steps = entry[1].split(", ") if entry[1] else []
-        if step not in steps:
-            entry[1] = ", ".join([*steps, step])
-    return pd.DataFrame([(p, r, s) for p, (r, s) in by_path.items()], columns=UNREADABLE_COLUMNS, dtype=str)
-
-
-def _concat(tables: dict[str, pd.DataFrame | None]) -> pd.DataFrame | None:
-    """The tables one after the other, each with a first column ``run`` naming it; None if none."""
-    parts = []
-    for name, table in tables.items():
-        if table is not None:
-            if not isinstance(table.index, pd.RangeIndex) or table.index.name is not None:
-                table = table.reset_index()  # operating_points are indexed by their point: keep it as a column
-            parts.append(table.assign(run=name)[["run", *table.columns]])
-    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def audit_dataset(
@@ -219,10 +272,14 @@ def audit_dataset(
     progress: bool = True,
     same_lesion: bool = True,
     quality: bool = True,
+    skip: Collection[str] = (),
     n_boot: int = 200,
     seed: int = 0,
 ) -> DatasetAudit:
     """Run every check of the package on a dataset table and gather the results.
+
+    The checks are those of :data:`skinlib.audit.CHECKS`, in its order: the copies first, the
+    runs' checks on each run in turn, the unreadable files last.
 
     Parameters
     ----------
@@ -239,12 +296,15 @@ def audit_dataset(
     name : str, optional
         The dataset's name in the report (default: the name of its folder).
     cache_dir : path-like, optional
-        Caches the image signatures of the copy search (and of the same-lesion search, when it
-        takes one), as preprocessing does: the same audit again reads them instantly.
+        Caches the image signatures of the copy search (and of the same-lesion search), as
+        preprocessing does: the same audit again reads them instantly.
     progress : bool
         Progress bars on the long steps.
     same_lesion, quality : bool
         Search for same-lesion pairs; check image quality (CleanVision).
+    skip : collection of str
+        Names of other checks to skip (those with a :attr:`Check.skip_help`, as ``same_lesion``
+        and ``quality``).
     n_boot, seed
         The error analyses' bootstrap resamples and seed (:func:`skinlib.analyse_errors`).
 
@@ -255,7 +315,7 @@ def audit_dataset(
     Raises
     ------
     ValueError
-        When ``df`` has no ``path`` column.
+        When ``df`` has no ``path`` column, or ``skip`` names a check that cannot be skipped.
     FileNotFoundError, skinlib.RunFolderError
         When an entry of ``runs`` is not a folder, or not a run or cross-validation folder with a
         valid config; checked before any image is read.
@@ -266,116 +326,185 @@ def audit_dataset(
     >>> audit = audit_dataset(df, same_lesion=False)  # doctest: +SKIP
     >>> audit.copies[["path_a", "path_b", "kind"]]  # doctest: +SKIP
     """
+    against = _checked_tables(df, against)
+    skipped = _skipped(skip, same_lesion=same_lesion, quality=quality)
+    runs = check_runs(runs)
+    root = df.attrs.get("root")
+    found = Findings(dataset=df, against=against, runs=runs,
+                     options=dict(cache_dir=cache_dir, progress=progress, n_boot=n_boot, seed=seed))
+    found.unreadable += _load_skipped(df, against)
+    for check in CHECKS.values():  # a table no check fills (a check skipped...) does not apply
+        found.tables.update(dict.fromkeys(check.tables))
+    _search(found, [check for name, check in CHECKS.items() if name not in skipped], progress)
+    settings = dict(against=list(against), runs=runs, cache_dir=None if cache_dir is None else str(cache_dir),
+                    skip=sorted(skipped), n_boot=n_boot, seed=seed)
+    audit = DatasetAudit(name=name or (Path(root).name if root else "dataset"), dataset=df, tables=found.tables,
+                         leaked_test=found.leaked_test, errors=found.errors, notes=found.notes, settings=settings)
+    audit.summary = summary_table(audit)
+    return audit
+
+
+def _checked_tables(df: pd.DataFrame, against: Mapping[str, pd.DataFrame] | None) -> dict[str, pd.DataFrame]:
+    """``against`` as a dict, after checking that it and ``df`` are dataset tables (a ``path`` column)."""
     if "path" not in getattr(df, "columns", ()):
         raise ValueError("df has no 'path' column; expected a dataset table from skinlib.load_dataset")
     against = dict(against or {})
     for other_name, other in against.items():
         if "path" not in getattr(other, "columns", ()):
             raise ValueError(f"against[{other_name!r}] has no 'path' column; expected a table from load_dataset")
-    runs = check_runs(runs)
-    root = df.attrs.get("root")
-    name = name or (Path(root).name if root else "dataset")
-    notes: list[str] = []
-    unreadable = [(p, r, "load") for p, r in skipped_files(df).itertuples(index=False)]
-    for other_name, other in against.items():
-        unreadable += [(p, r, f"load {other_name}") for p, r in skipped_files(other).itertuples(index=False)]
+    return against
 
+
+def _skipped(skip: Collection[str], *, same_lesion: bool, quality: bool) -> set[str]:
+    """The names of the checks to skip, after checking each can be."""
+    skipped = {str(s) for s in ([skip] if isinstance(skip, str) else skip)}
+    skipped |= {n for n, wanted in (("same_lesion", same_lesion), ("quality", quality)) if not wanted}
+    refused = sorted(n for n in skipped if n not in CHECKS or not CHECKS[n].skip_help)
+    if refused:
+        can = ", ".join(n for n, c in CHECKS.items() if c.skip_help)
+        raise ValueError(f"cannot skip {refused[0]!r}: the checks that can be skipped are {can}")
+    return skipped
+
+
+def _load_skipped(df: pd.DataFrame, against: Mapping[str, pd.DataFrame]) -> list[tuple[str, str, str]]:
+    """(path, reason, step) of the files that loading the tables skipped."""
+    found = [(p, r, "load") for p, r in skipped_files(df).itertuples(index=False)]
+    for other_name, other in against.items():
+        found += [(p, r, f"load {other_name}") for p, r in skipped_files(other).itertuples(index=False)]
+    return found
+
+
+def _search(found: Findings, checks: list[Check], progress: bool) -> None:
+    """Run the checks: each on the dataset, then those of the runs on each run, then each one's finish."""
     from tqdm.auto import tqdm
 
-    steps = ["copies", *(["same lesion"] if same_lesion else []), *(["quality"] if quality else []),
-             *(f"runs: {run}" for run in runs)]
+    by_run = [check for check in checks if check.per_run]
+    steps = [c.step for c in checks if c.step] + [f"runs: {run}" for run in found.runs if by_run]
     bar = tqdm(total=len(steps), desc="audit", unit="step", disable=not progress, position=0)
-
-    def step(what: str) -> None:
-        bar.set_postfix_str(what)
-
-    def gather(table: pd.DataFrame, what: str) -> None:
-        unreadable.extend((p, r, what) for p, r in table.attrs.get("skipped", []))
-
-    def quietly(function, *args, **kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*skipped \d+ image")  # listed in unreadable instead
-            return function(*args, **kwargs)
-
-    options = dict(cache_dir=cache_dir, progress=progress)
     try:
-        step("copies")
-        parts = [_with_against(quietly(find_duplicates, df, **options), "")]
-        parts += [_with_against(quietly(find_duplicates, df, other, **options), n) for n, other in against.items()]
-        for part in parts:
-            gather(part, "copies")
-        copies = pd.concat(parts, ignore_index=True)
-        bar.update(1)
-
-        lesions = None
-        if same_lesion:
-            step("same lesion")
-            lesions = _same_lesion_pairs(df, against, parts, options, gather, notes, quietly)
+        for check in checks:
+            if check.step:
+                bar.set_postfix_str(check.step)
+            check.find(found)
+            if check.step:
+                bar.update(1)
+        for run in found.runs if by_run else ():
+            bar.set_postfix_str(f"runs: {run}")
+            for check in by_run:
+                check.find_in_run(found, run)
             bar.update(1)
-
-        within = copies[copies["against"] == ""]
-        if lesions is not None:
-            within = pd.concat([within, lesions[lesions["against"] == ""]], ignore_index=True)
-        leakage, leaked_test = None, []
-        split = df[SPLIT_COLUMN].astype(str) if SPLIT_COLUMN in df.columns else pd.Series([], dtype=str)
-        if split.ne("").any() and split[split != ""].nunique() > 1:
-            leakage = check_leakage(df, within, column=SPLIT_COLUMN)
-            if "test" in set(split):
-                leaked_test = list(drop_leaked(df, within, column=SPLIT_COLUMN).attrs["dropped"])
-        else:
-            notes.append("the dataset has no train/test split of its own (source_split): no leakage to check")
-
-        issues = None
-        if quality:
-            step("quality")
-            issues = find_quality_issues(df, progress=progress)
-            unreadable += [(p, r, "quality") for p, r in issues.attrs.get("unreadable", {}).items()]
-            bar.update(1)
-
-        label_tables, errors = {}, {}
-        for run in runs:
-            step(f"runs: {run}")
-            if is_cross_validation(run):
-                try:
-                    label_tables[run] = find_label_issues(run, df)
-                except ValueError as exc:
-                    notes.append(f"label issues of {run}: {exc}")
-            else:
-                notes.append(f"label issues: {run} is a run folder, which scores only its test fold; "
-                             "pass a cross-validation folder for out-of-fold predictions")
-            try:
-                errors[run] = analyse_errors(run, df, n_boot=n_boot, seed=seed)
-            except ValueError as exc:
-                notes.append(f"error analysis of {run}: {exc}")
-            bar.update(1)
+        for check in checks:
+            check.finish(found)
     finally:
         bar.close()
 
-    audit = DatasetAudit(
-        name=name, dataset=df, copies=copies.reset_index(drop=True), same_lesion=lesions, leakage=leakage,
-        leaked_test=leaked_test, label_issues=_concat(label_tables), quality=issues, errors=errors,
-        diagnoses=_concat({r: e.diagnoses for r, e in errors.items()}),
-        subgroups=_concat({r: e.subgroups for r, e in errors.items()}),
-        operating_points=_concat({r: e.operating_points for r, e in errors.items()}),
-        unreadable=_unreadable(unreadable), notes=notes,
-    )
-    audit.summary = summary_table(audit)
-    return audit
+
+# --------------------------------------------------------------------------- saving and loading tables
 
 
-def _same_lesion_pairs(df, against, copies, options, gather, notes, quietly) -> pd.DataFrame:
-    """The same-lesion pairs within ``df`` and against each other table that are not copies (``copies``:
-    the copy tables in the same order, within first)."""
-    kwargs = _keywords(find_same_lesion, **options)
-    found = []
-    for (other_name, other), copy_pairs in zip([("", None), *against.items()], copies):
-        pairs = quietly(find_same_lesion, df, **kwargs) if other is None else quietly(find_same_lesion, df, other,
-                                                                                      **kwargs)
-        gather(pairs, "same lesion")
-        merged = merge_pairs(copy_pairs.drop(columns="against"), pairs)
-        new = merged[merged["kind"] == "same lesion"]
-        kept = {frozenset(ab) for ab in zip(new["path_a"].astype(str), new["path_b"].astype(str))}
-        # The finder's own rows (its columns and dtypes), less the pairs already listed as copies.
-        mask = [frozenset(ab) in kept for ab in zip(pairs["path_a"].astype(str), pairs["path_b"].astype(str))]
-        found.append(_with_against(pairs[mask], other_name))
-    return pd.concat(found, ignore_index=True).reset_index(drop=True)
+def write_csv(path: Path, table: pd.DataFrame) -> None:
+    """``table`` as a UTF-8 CSV file (without its index), written atomically; a file name that is
+    not valid UTF-8 keeps its bytes, so the path still names the file."""
+    text = table.to_csv(index=False)
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8", "surrogateescape")), mode="wb")
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, set, frozenset)):
+        return str(value) if isinstance(value, Path) else sorted(value, key=str)
+    raise TypeError(type(value).__name__)
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``values`` that JSON can hold (numpy numbers as numbers, tuples as lists)."""
+    out = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = json.loads(json.dumps(value, default=_plain))
+        except (TypeError, ValueError):
+            continue  # a figure, a function...: not part of a saved audit
+    return out
+
+
+def _kind(values: pd.Series) -> str:
+    """The Python type of an object column's values (``str`` when mixed), for reading them back."""
+    types = {type(v) for v in values.dropna()}
+    for kind, accepted in (("bool", (bool, np.bool_)), ("int", (int, np.integer)), ("float", (float, np.floating))):
+        if types and all(issubclass(t, accepted) and not (kind == "int" and issubclass(t, bool)) for t in types):
+            return kind
+    return "str"
+
+
+def _save_table(table: pd.DataFrame, folder: Path, file: str) -> dict[str, Any]:
+    """Write ``table`` (its index as first columns) to ``folder/file``; what :func:`_load_table` needs to
+    read it back: the file, each column's name and type, the index's names, the JSON-able ``attrs``."""
+    plain = isinstance(table.index, pd.RangeIndex) and table.index.start == 0 and table.index.step == 1 \
+        and table.index.name is None
+    flat = table if plain else table.reset_index()
+    columns = []
+    for position, column in enumerate(flat.columns):
+        values = flat.iloc[:, position]
+        entry: dict[str, Any] = {"name": str(column), "dtype": str(values.dtype)}
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            entry.update(categories=_plain(values.cat.categories.to_numpy()), ordered=bool(values.cat.ordered),
+                         categories_dtype=str(values.cat.categories.dtype))
+        elif values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            nan = np.array([isinstance(v, float) for v in values], dtype=bool) & values.isna().to_numpy()
+            entry.update(kind=_kind(values) if values.dtype == object else "str",
+                         nulls=np.flatnonzero(values.isna().to_numpy() & ~nan).tolist(),
+                         nans=np.flatnonzero(nan).tolist())
+        columns.append(entry)
+    write_csv(folder / file, flat.set_axis([c["name"] for c in columns], axis=1))
+    return {"file": file, "columns": columns, "index": None if plain else [None if n is None else str(n)
+                                                                          for n in table.index.names],
+            "attrs": _jsonable(table.attrs)}
+
+
+def _cast(values: pd.Series, entry: Mapping[str, Any]) -> pd.Series | pd.Categorical:
+    """A column read as strings (blank ``""``) back to the type :func:`_save_table` recorded."""
+    dtype, blank = entry["dtype"], values == ""
+    if dtype == "bool":
+        return values == "True"
+    if dtype == "category":
+        codes = _cast(values, {"dtype": entry["categories_dtype"]})
+        return pd.Categorical(pd.Series(codes).where(~blank), categories=entry["categories"], ordered=entry["ordered"])
+    if "nulls" in entry:  # strings, blank or missing
+        kind = entry.get("kind", "str")
+        out = values.astype(object if dtype == "object" else dtype)
+        if kind != "str":
+            out[~blank] = [{"bool": lambda v: v == "True", "int": int, "float": float}[kind](v) for v in values[~blank]]
+        out.iloc[entry["nulls"]] = None
+        out.iloc[entry.get("nans", [])] = np.nan
+        return out
+    if dtype.startswith(("int", "uint")):
+        return values.astype(dtype)
+    if dtype.startswith("float"):
+        return values.where(~blank, "nan").astype(dtype)
+    if dtype.startswith("datetime64"):
+        return pd.to_datetime(values.where(~blank)).astype(dtype)
+    try:
+        return values.where(~blank).astype(dtype)  # string, Int64, boolean...: blank is missing
+    except (TypeError, ValueError):
+        return values
+
+
+def _load_table(folder: Path, saved: Mapping[str, Any]) -> pd.DataFrame:
+    """The table :func:`_save_table` wrote into ``folder``, with its types, index and attrs."""
+    path = folder / saved["file"]
+    names = [c["name"] for c in saved["columns"]]
+    if names:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="surrogateescape")
+        raw = raw.set_axis(names, axis=1)
+    else:
+        raw = pd.DataFrame(index=pd.RangeIndex(0))
+    table = pd.DataFrame({c["name"]: _cast(raw.iloc[:, i], c) for i, c in enumerate(saved["columns"])},
+                         index=raw.index, columns=names)
+    if saved["index"] is not None:
+        table = table.set_index(names[:len(saved["index"])])
+        table.index.names = saved["index"]
+    table.attrs = dict(saved["attrs"])
+    return table

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import pandas as pd
 
-from skinlib.audit._audit import DatasetAudit
+from skinlib.audit._audit import DatasetAudit, write_csv
+from skinlib.audit._checks import CHECKS, SUMMARY_FILE, TABLE_FILES, Check
 from skinlib._shared.files import atomic_write
 
 if TYPE_CHECKING:
@@ -37,13 +38,7 @@ __all__ = ["write_audit_report", "html_table", "figure_html", "REPORT_FILE", "TA
 
 #: The page's file name in the report folder.
 REPORT_FILE = "report.html"
-#: The audit's tables (attributes of :class:`~skinlib.audit.DatasetAudit`) and their CSV files;
-#: a table that does not apply (no runs, no split of its own...) gets no file.
-TABLE_FILES = {
-    "summary": "summary.csv", "copies": "copies.csv", "same_lesion": "same_lesion.csv", "leakage": "leakage.csv",
-    "label_issues": "label_issues.csv", "quality": "quality.csv", "diagnoses": "diagnoses.csv",
-    "subgroups": "subgroups.csv", "operating_points": "operating_points.csv", "unreadable": "unreadable.csv",
-}
+# TABLE_FILES, the audit's tables and their CSV files, follows the registered checks (skinlib.audit._checks).
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
@@ -139,85 +134,67 @@ def _note(text: str) -> str:
     return f'<p class="note">{_esc(text)}</p>'
 
 
-def _pairs_section(anchor: str, title: str, pairs: pd.DataFrame | None, what: str, csv: str, max_rows: int,
-                   shown: int) -> str:
-    if pairs is None:
-        return _section(anchor, title, _note("not searched"))
-    from skinlib.plotting import plot_pairs
+class _Page:
+    """What a check's :meth:`~skinlib.audit.Check.section` builds its section with: every value escaped here."""
 
-    figure = _figure(lambda: plot_pairs(pairs, shown), f"the first {shown} {what}") if len(pairs) else ""
-    return _section(anchor, title, _note(f"{what.capitalize()}: {len(pairs)}, most similar first."), figure,
-                    html_table(pairs, max_rows, csv))
+    def __init__(self, max_rows: int, shown: int) -> None:
+        self.max_rows, self.shown = max_rows, shown
+
+    def section(self, check: Check, *parts: str) -> str:
+        """The check's section: its heading, then ``parts`` (HTML built by the methods below)."""
+        return _section(check.anchor, check.title, *parts)
+
+    def table(self, table: pd.DataFrame, csv_name: str | None = None) -> str:
+        """The table's first rows (:func:`html_table`), naming the CSV file that holds it whole."""
+        return html_table(table, self.max_rows, csv_name)
+
+    def heading(self, text, level: int = 3) -> str:
+        return f"<h{level}>{_esc(text)}</h{level}>"
+
+    note = staticmethod(_note)
+    figure = staticmethod(_figure)
 
 
-def _page(audit: DatasetAudit, max_rows: int, shown: int) -> str:
+def _head(audit: DatasetAudit, nav: list[tuple[str, str]]) -> str:
+    """The page's head, title, the line on the dataset and the navigation."""
     root = audit.dataset.attrs.get("root", "")
     written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    sections = [_section("summary", "Summary", html_table(audit.summary, max_rows, "summary.csv"),
-                         *(_note(n) for n in audit.notes))]
-    sections.append(_pairs_section("copies", "Copies", audit.copies, "pairs of copies (identical or near)",
-                                   "copies.csv", max_rows, shown))
-    sections.append(_pairs_section("same-lesion", "Same lesion", audit.same_lesion,
-                                   "pairs of photographs of one lesion (copies not repeated)", "same_lesion.csv",
-                                   max_rows, shown))
-    if audit.leakage is None:
-        sections.append(_section("leakage", "Leakage of the dataset's split", _note("no train/test split of its own")))
-    else:
-        sections.append(_section(
-            "leakage", "Leakage of the dataset's split",
-            _note(f"Pairs of copies or same-lesion photographs that cross the dataset's own split: "
-                  f"{len(audit.leakage)}. Test images with a copy or same-lesion photograph outside the test "
-                  f"split: {len(audit.leaked_test)} (skinlib.drop_leaked leaves them out)."),
-            html_table(audit.leakage, max_rows, "leakage.csv")))
-    if audit.label_issues is not None:
-        parts = []
-        for run, issues in audit.label_issues.groupby("run", sort=False):
-            flagged = int(issues["flagged"].sum())
-            parts += [f"<h3>{_esc(run)}</h3>", _note(f"{flagged} of {len(issues)} images flagged, likeliest first.")]
-            if flagged:
-                from skinlib.plotting import plot_label_issues
-
-                parts.append(_figure(lambda: plot_label_issues(issues.drop(columns="run"), n=12),
-                                     f"the likeliest label errors of {run}"))
-            parts.append(html_table(issues[issues["flagged"]] if flagged else issues.head(0), max_rows,
-                                    "label_issues.csv"))
-        sections.append(_section("label-issues", "Likely label errors", *parts))
-    if audit.quality is not None:
-        found = audit.quality[audit.quality["issue"] != "unreadable"]
-        parts = [_note(f"{found['path'].nunique()} images with an issue, of {audit.quality.attrs.get('checked', '?')} "
-                       "checked (lowest score first within each issue).")]
-        if len(found):
-            from skinlib.plotting import plot_quality_issues
-
-            parts.append(_figure(lambda: plot_quality_issues(found, n=4), "examples of each image quality issue"))
-        parts.append(html_table(found, max_rows, "quality.csv"))
-        sections.append(_section("quality", "Image quality", *parts))
-    if audit.errors:
-        from skinlib.plotting import plot_error_analysis
-
-        parts = []
-        for run, analysis in audit.errors.items():
-            parts.append(f"<h3>{_esc(run)}</h3>")
-            for name, fig in plot_error_analysis(analysis).items():
-                parts.append(_figure(lambda: fig, f"{name} of {run}"))
-            for name in ("diagnoses", "subgroups", "operating_points"):
-                table = getattr(audit, name)
-                if table is not None:
-                    part = table[table["run"] == run].drop(columns="run")
-                    parts += [f"<h4>{_esc(name.replace('_', ' '))}</h4>", html_table(part, max_rows, f"{name}.csv")]
-        sections.append(_section("errors", "What one ROC AUC hides", *parts))
-    sections.append(_section("unreadable", "Files that could not be read",
-                             html_table(audit.unreadable, max_rows, "unreadable.csv")))
-    titles = (("summary", "Summary"), ("copies", "Copies"), ("same-lesion", "Same lesion"), ("leakage", "Leakage"),
-              ("label-issues", "Label errors"), ("quality", "Quality"), ("errors", "Error analysis"),
-              ("unreadable", "Unreadable"))
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in titles if any(f'<section id="{a}">' in s for s in sections))
+    links = "".join(f'<a href="#{_esc(anchor)}">{_esc(title)}</a>' for anchor, title in nav)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>Audit of {_esc(audit.name)}</title><style>{_STYLE}</style></head><body>"
             f"<h1>Audit of {_esc(audit.name)}</h1>"
             f'<p class="note">{len(audit.dataset)} images in {_esc(root)}; written {_esc(written)}. '
             "The tables below show their first rows; the CSV files beside this page hold them whole.</p>"
-            f"<nav>{nav}</nav>{''.join(sections)}</body></html>\n")
+            f"<nav>{links}</nav>")
+
+
+def _summary_section(audit: DatasetAudit, max_rows: int) -> str:
+    return _section("summary", "Summary", html_table(audit.summary, max_rows, SUMMARY_FILE),
+                    *(_note(n) for n in audit.notes))
+
+
+def _sections(audit: DatasetAudit, page: _Page) -> list[tuple[Check, str]]:
+    """Each registered check with its section, in order; those without one are left out."""
+    found = ((check, check.section(audit, page)) for check in CHECKS.values())
+    return [(check, section) for check, section in found if section is not None]
+
+
+def _page(audit: DatasetAudit, max_rows: int, shown: int) -> str:
+    sections = _sections(audit, _Page(max_rows, shown))
+    nav = [("summary", "Summary"), *((check.anchor, check.nav) for check, _ in sections)]
+    body = [_summary_section(audit, max_rows), *(section for _, section in sections)]
+    return f"{_head(audit, nav)}{''.join(body)}</body></html>\n"
+
+
+def _write_tables(audit: DatasetAudit, out: Path, earlier: bool) -> None:
+    """Each table that applies as its CSV file; an earlier report's file of a table that no longer applies removed."""
+    for name, filename in TABLE_FILES.items():
+        table = audit.tables.get(name)
+        if table is None or (name == "unreadable" and table.empty):
+            if earlier:
+                (out / filename).unlink(missing_ok=True)  # an earlier report's table that no longer applies
+            continue
+        write_csv(out / filename, table)
 
 
 def _write_text(path: Path, text: str, errors: str) -> None:
@@ -265,14 +242,7 @@ def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_r
     text = _page(audit, max_rows, pairs_shown)  # every figure drawn before the first file is replaced
     out.mkdir(parents=True, exist_ok=True)
     earlier = (out / REPORT_FILE).is_file()
-    for name, filename in TABLE_FILES.items():
-        table = getattr(audit, name)
-        if table is None or (name == "unreadable" and table.empty):
-            if earlier:
-                (out / filename).unlink(missing_ok=True)  # an earlier report's table that no longer applies
-            continue
-        # UTF-8; a file name that is not valid UTF-8 keeps its bytes, so the path still names the file.
-        _write_text(out / filename, table.to_csv(index=False), "surrogateescape")
+    _write_tables(audit, out, earlier)
     page = out / REPORT_FILE
     _write_text(page, text, "backslashreplace")
     return page
