@@ -42,6 +42,25 @@ MISSING_IMAGES = ("error", "skip")
 def find_csv(path: Path) -> Path:
     """``path`` if it is a file, else the one ``.csv`` file in the folder ``path``.
 
+    Parameters
+    ----------
+    path : pathlib.Path
+        A CSV file, or a folder holding exactly one ``.csv`` file (the suffix in any case; the
+        folder's subfolders are not searched). A path that is not a folder is returned as it is,
+        whether it exists or not.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` itself when it is not a folder, else the one ``.csv`` file in it.
+
+    Raises
+    ------
+    DatasetError
+        When the folder holds no ``.csv`` file, or more than one (their names are listed).
+
+    Examples
+    --------
     >>> find_csv(Path("/data/my.csv"))
     PosixPath('/data/my.csv')
     """
@@ -78,6 +97,35 @@ def csv_labels(
     row with a ``malignant`` value raises :class:`DatasetError` naming the values
     (and, for a bad 0/1 label, the row's image from ``images``).
 
+    Parameters
+    ----------
+    values : pandas.Series
+        The label column, one value per row, read as strings and stripped. A value among
+        :data:`skinlib.data._reading.MISSING_WORDS` (blank, ``"unknown"``, ``"nan"``..., any
+        case) is no label.
+    malignant : str or iterable of str, optional
+        The values that mean malignant, compared stripped and in any case (a single str, int
+        or float is one value; an empty list is a :class:`DatasetError`). A value of it that
+        occurs in no row gives a warning. Default ``None``: each value must be 0/1 or
+        benign/malignant.
+    benign : str or iterable of str, optional
+        The values that mean benign, compared likewise; only with ``malignant`` (alone it is
+        a :class:`DatasetError`). Default ``None``: every value not in ``malignant`` is benign.
+    where : str, default "CSV"
+        The file the column comes from, named in errors and warnings.
+    column : str, default "label"
+        The column's name, quoted in errors and warnings.
+    images : pandas.Series, optional
+        The image of each row, in the order of ``values``, quoted in the error for a bad 0/1
+        label. Default ``None``: the error gives the row's number (from 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        One int64 label per row of ``values``: 1 malignant, 0 benign, -1 where the row has no label.
+
+    Examples
+    --------
     >>> csv_labels(pd.Series(["MEL", "nv", "bcc", ""]), malignant=["mel", "bcc"]).tolist()
     [1, 0, 1, -1]
     >>> csv_labels(pd.Series(["1", "0", "benign"])).tolist()

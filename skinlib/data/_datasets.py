@@ -193,13 +193,50 @@ def split_dataset(
     of malignant images, and the same ``seed`` and data give the same split.
     Sizes are shares of the whole table; they are realised as one fold of a
     ``round(1/size)``-fold grouped split, so ``0.2`` is exact and ``0.3`` becomes
-    about 1/3. ``val_size=0`` makes no validation fold. Returns a new table (its
-    ``group`` column unchanged).
+    about 1/3. ``val_size=0`` makes no validation fold.
 
     ``duplicates`` (the pairs of :func:`skinlib.find_duplicates`) joins the groups of
     every pair (:func:`skinlib.merge_groups`), so all copies of an image land in one
     fold too; :func:`skinlib.check_leakage` then finds no pair across folds.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with ``label`` and ``group`` columns (:func:`skinlib.load_dataset`).
+    test_size : float, default 0.2
+        The share of the table in the test fold, in [0, 1); 0 makes no test fold.
+    val_size : float, default 0.1
+        The share of the table in the validation fold, in [0, 1), with ``test_size + val_size``
+        below 1. It is split off the rows left after the test fold, as the share
+        ``val_size / (1 - test_size)`` of them; 0 makes no validation fold.
+    seed : int, default 0
+        Seeds the test split (the validation split uses ``seed + 1``): the same seed and
+        table give the same folds.
+    grouped : bool, default True
+        ``False`` makes each row its own group (the ``group`` column is then ignored, and
+        images of one patient or lesion may fall in two folds); ``duplicates`` still joins
+        the rows of each pair.
+    duplicates : pandas.DataFrame, optional
+        Pairs of images with ``path_a`` and ``path_b`` columns (:func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`), whose groups are joined. Default ``None``: the
+        groups as they are.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table: a copy of ``df`` with a ``fold`` column (``"train"``, ``"val"`` or
+        ``"test"``); its ``group`` column unchanged (the groups joined through ``duplicates``
+        are used for the split, not kept).
+
+    Raises
+    ------
+    ValueError
+        When a size is outside [0, 1) or the two add up to 1 or more, when ``df`` lacks
+        ``label`` or ``group``, or when there are fewer groups than the folds a size needs
+        (``round(1/size)``, at least 2).
+
+    Examples
+    --------
     >>> split = split_dataset(df, seed=0)  # doctest: +SKIP
     >>> split["fold"].value_counts()  # doctest: +SKIP
     """
@@ -237,7 +274,32 @@ def undersample(df: pd.DataFrame, ratio: float = 1.0, seed: int = 0, fold: str |
 
     The original project balanced its second run this way. Only rows of ``fold``
     are thinned (other folds keep their real class balance; pass ``fold=None`` to
-    thin the whole table). Returns a new table in the original row order.
+    thin the whole table).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with a ``label`` column (0 benign, 1 malignant), and a ``fold`` column
+        unless ``fold`` is ``None`` (:func:`split_dataset`).
+    ratio : float, default 1.0
+        Benign images kept per malignant image of the thinned rows; must be positive. The
+        number kept is ``round(ratio * n_malignant)``, at most the benign images there are:
+        a ratio above the rows' own balance drops nothing.
+    seed : int, default 0
+        Seeds the choice of the benign images dropped.
+    fold : str or None, default "train"
+        The fold whose rows are thinned (``df["fold"] == fold``); ``None``: every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table: the rows of ``df`` that are kept, in the original row order and with
+        their index labels (not reset).
+
+    Raises
+    ------
+    ValueError
+        When ``ratio`` is not positive.
     """
     if ratio <= 0:
         raise ValueError(f"ratio must be positive, got {ratio}")
@@ -255,6 +317,19 @@ def undersample(df: pd.DataFrame, ratio: float = 1.0, seed: int = 0, fold: str |
 def class_weights(y) -> dict[int, float]:
     """Weights that make both classes count equally in the loss (scikit-learn's "balanced").
 
+    Parameters
+    ----------
+    y : array-like of int
+        The labels (0 benign, 1 malignant), converted with ``np.asarray(y).astype(int)``.
+
+    Returns
+    -------
+    dict of int to float
+        ``{class: weight}`` for each class present in ``y``: the number of labels divided by
+        the number of classes times the class's count.
+
+    Examples
+    --------
     >>> class_weights([0, 0, 0, 1])
     {0: 0.6666666666666666, 1: 2.0}
     """

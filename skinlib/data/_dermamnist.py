@@ -62,6 +62,19 @@ FORMAT_VERSION = 1
 def find_npz(folder: Path) -> Path:
     """The one DermaMNIST ``.npz`` file in ``folder``; :class:`DatasetError` when there is none, or several.
 
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder to look in (its subfolders are not searched); a path that is not a folder
+        holds no file.
+
+    Returns
+    -------
+    pathlib.Path
+        The one file of ``folder`` whose name matches :data:`NPZ_PATTERN` (``dermamnist*.npz``).
+
+    Examples
+    --------
     >>> find_npz(Path("/no/such/folder"))
     Traceback (most recent call last):
     ...
@@ -77,7 +90,18 @@ def find_npz(folder: Path) -> Path:
 
 
 def npz_digest(path: Path) -> str:
-    """The sha256 of the file's bytes, hex: the key of its PNG folder."""
+    """The sha256 of the file's bytes, hex: the key of its PNG folder.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file to hash, read in blocks of 1 MiB.
+
+    Returns
+    -------
+    str
+        The 64 lower-case hex digits of the file's sha256.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -86,12 +110,34 @@ def npz_digest(path: Path) -> str:
 
 
 def default_cache_dir() -> Path:
-    """Where PNG folders go by default: ``data/dermamnist/`` of the project (git-ignored), or of the per-user cache."""
+    """Where PNG folders go by default: ``data/dermamnist/`` of the project (git-ignored), or of the per-user cache.
+
+    Returns
+    -------
+    pathlib.Path
+        ``data/dermamnist`` under the checkout skinlib runs from (a folder with a
+        ``pyproject.toml``), else under the per-user cache folder
+        (``$XDG_CACHE_HOME/skinlib``, default ``~/.cache/skinlib``). It is not created here.
+    """
     return project_dir() / "data" / "dermamnist"
 
 
 def image_folder(npz: Path, cache_dir: str | os.PathLike | None = None) -> Path:
-    """The PNG folder of ``npz``: ``<cache_dir>/<file stem>-v<FORMAT_VERSION>-<first 16 hex digits of its sha256>``."""
+    """The PNG folder of ``npz``: ``<cache_dir>/<file stem>-v<FORMAT_VERSION>-<first 16 hex digits of its sha256>``.
+
+    Parameters
+    ----------
+    npz : pathlib.Path
+        The DermaMNIST ``.npz`` file; it is read whole to hash it (:func:`npz_digest`).
+    cache_dir : str or os.PathLike, optional
+        The folder the PNG folder lies in (``~`` expanded). Default ``None``:
+        :func:`default_cache_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG folder's path; it is neither created nor checked here.
+    """
     base = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     return base / f"{npz.stem}-v{FORMAT_VERSION}-{npz_digest(npz)[:16]}"
 
@@ -110,6 +156,17 @@ def read_labels(npz: Path) -> dict[str, np.ndarray]:
     N integers 0-6, one per image. Anything else raises :class:`DatasetError` naming
     the file, the key and what was expected. Reads the labels and the images' shapes,
     not the images.
+
+    Parameters
+    ----------
+    npz : pathlib.Path
+        The DermaMNIST ``.npz`` file.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``{"train": labels, "val": labels, "test": labels}``: each split's labels as int64,
+        0-6 (indices into :data:`CLASSES`), one per image of ``<split>_images``.
     """
     with _open(npz) as z:
         keys = set(z.files)
@@ -199,6 +256,31 @@ def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     it is complete or absent; when another process made it meanwhile, that one is
     used. The PNG files show the colours the arrays hold (RGB).
 
+    Parameters
+    ----------
+    npz : str or os.PathLike
+        The DermaMNIST ``.npz`` file (``~`` expanded). Its keys, shapes and labels are checked
+        (:func:`read_labels`) before anything is written.
+    cache_dir : str or os.PathLike, optional
+        The folder the PNG folder is made in (created when missing, ``~`` expanded). Default
+        ``None``: :func:`default_cache_dir`.
+
+    Returns
+    -------
+    pathlib.Path
+        The PNG folder: ``train/``, ``val/`` and ``test/``, each holding one
+        ``<split>_<index>.png`` per image, the index zero-padded to five digits (``train_00000.png``).
+
+    Raises
+    ------
+    DatasetError
+        When ``npz`` is not a readable DermaMNIST file, or an image cannot be encoded.
+    OSError
+        When the folder cannot be made under ``cache_dir`` (the message suggests another
+        ``cache_dir``).
+
+    Examples
+    --------
     >>> folder = materialise("~/data/dermamnist.npz")  # doctest: +SKIP
     >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
     ['test', 'train', 'val']
@@ -233,12 +315,26 @@ def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = No
 def load_dermamnist(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """DermaMNIST as a table, one row per image: its ``.npz`` (or a folder holding one) through :func:`materialise`.
 
-    Columns: ``path`` (the PNG file), ``label`` (1 for ``akiec``, ``bcc`` and
-    ``mel``), ``group`` (the image: the split is by image), ``source_split``
-    (``train``, ``val``, ``test``: the official split), ``image`` (``train_00012``),
-    ``index`` (within its split) and ``dx`` (the class name, refused as a model
-    input). ``df.attrs["root"]`` is the PNG folder, ``df.attrs["npz"]`` the file.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A DermaMNIST ``.npz`` file, or a folder holding exactly one (:func:`find_npz`);
+        ``~`` expanded.
+    cache_dir : str or os.PathLike, optional
+        The folder its PNG folder is written in, once (see :func:`materialise`). Default
+        ``None``: :func:`default_cache_dir`, never beside the ``.npz``.
 
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``path`` (the PNG file), ``label`` (1 for ``akiec``, ``bcc`` and
+        ``mel``), ``group`` (the image: the split is by image), ``source_split``
+        (``train``, ``val``, ``test``: the official split), ``image`` (``train_00012``),
+        ``index`` (within its split) and ``dx`` (the class name, refused as a model
+        input). ``df.attrs["root"]`` is the PNG folder, ``df.attrs["npz"]`` the file.
+
+    Examples
+    --------
     >>> df = load_dermamnist("~/data/dermamnist_64.npz")  # doctest: +SKIP
     >>> df.groupby("source_split").size().to_dict()  # doctest: +SKIP
     {'test': 2005, 'train': 7007, 'val': 1003}

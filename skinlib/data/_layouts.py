@@ -100,37 +100,41 @@ CLASS_SPLITS = ("train", "valid", "val", "validation", "test")
 class Layout:
     """One dataset layout :func:`skinlib.load_dataset` reads: how it is recognised, read and licensed.
 
-    Attributes
+    A frozen dataclass: each parameter is also the record's attribute of the same name.
+
+    Parameters
     ----------
-    name
+    name : str
         Its key in :data:`LAYOUT_RECORDS` and :data:`LAYOUTS`, and ``layout=`` of ``load_dataset``.
-    title
+    title : str
         The dataset, as the docs name it (Markdown).
-    description
+    description : str
         One line (Markdown code spans allowed): what a download in this layout holds. :data:`LAYOUTS`
         and the error for a folder in no layout show it without the backticks.
-    loader
+    loader : callable
         Reads it: ``loader(path, **options)`` returns the table.
-    options
+    options : tuple of str, default ()
         The keyword options the loader takes (its parameters after the path); ``()`` for none.
-    signatures
+    signatures : tuple of str, default ()
         The file names (or glob patterns) that recognise the layout in a folder.
-    signature_columns
+    signature_columns : tuple of str, default ()
         Columns a signature CSV's header must name too (PAD-UFES-20's generic ``metadata.csv``).
-    file_suffix
+    file_suffix : str, optional
         Its loader reads a file of this suffix itself (or a folder holding one), and a file of
-        this suffix that is no layout's signature is detected as this layout.
-    recognise
-        For a layout without a signature file: whether a folder is in it.
-    malignant
+        this suffix that is no layout's signature is detected as this layout (lower case, with
+        the dot: ``".npz"``, ``".csv"``).
+    recognise : callable, optional
+        For a layout without a signature file: ``recognise(folder)`` says whether a folder is in
+        it (used instead of ``signatures``).
+    malignant : frozenset of str, optional
         The diagnoses (lower case, as in ``dx``) counted malignant; ``None`` where the layout gives
         the label itself or the caller says (``csv``).
-    benign
+    benign : frozenset of str, optional
         The diagnoses counted benign (``None`` likewise); a diagnosis in neither (ISIC 2019's
         ``unk``) is skipped or an error.
-    licence
+    licence : str, optional
         The dataset's licence, as ``docs/data.md`` states it; ``None`` where it states none.
-    link
+    link : str, optional
         Where to download it.
     """
 
@@ -201,6 +205,21 @@ def detect_layouts(path: str | os.PathLike) -> list[str]:
     ``.npz`` and ``csv`` for any other ``.csv``. ``csv`` is never detected in a
     folder: it needs ``image_column=`` and ``label_column=``.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder or a file (``~`` expanded); a path that does not exist matches no layout.
+
+    Returns
+    -------
+    list of str
+        The names of the layouts matched, in the order of :data:`LAYOUTS`; empty when none
+        matches. For a file: the layouts whose signature its name matches (and whose
+        :attr:`Layout.signature_columns` its header names), else those that read files of its
+        suffix (:attr:`Layout.file_suffix`).
+
+    Examples
+    --------
     >>> detect_layouts("/no/such/folder")
     []
     """
@@ -227,6 +246,29 @@ def load_layout(path: str | os.PathLike, layout: str, **options) -> pd.DataFrame
     :class:`DatasetError`, as is an unknown layout name (the known ones are listed).
     A folder layout given its signature file reads the file's folder.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset folder (``~`` expanded). For a layout that reads files
+        (:attr:`Layout.file_suffix`: ``dermamnist``, ``csv``) also such a file; for any other
+        layout also its signature file (any other file is a :class:`DatasetError`).
+    layout : str
+        The layout's name, a key of :data:`LAYOUTS`.
+    **options
+        The loader's keyword options (:attr:`Layout.options`): ``cache_dir`` for
+        ``dermamnist``; ``image_column``, ``label_column``, ``group_column``, ``malignant``,
+        ``benign``, ``metadata`` and ``missing_images`` for ``csv``. Other layouts take none;
+        an option the layout does not take is a :class:`DatasetError`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The loader's table, as it returns it: ``path``, ``label``, ``group``,
+        ``source_split``, then the layout's own columns (see :func:`skinlib.load_dataset`,
+        which also makes ``label`` int64 and ``group`` str).
+
+    Examples
+    --------
     >>> df = load_layout("~/data/both", "isic2018")  # doctest: +SKIP
     """
     if layout not in LAYOUT_RECORDS:
@@ -283,6 +325,25 @@ def one_hot_diagnoses(meta: pd.DataFrame, classes: list[str], csv: Path, key: st
     exactly one 1; else :class:`DatasetError` naming ``csv``, the row's image
     (column ``key``) and the values.
 
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        The ground-truth table as strings (:func:`skinlib.data._reading.read_table`), one row
+        per image.
+    classes : list of str
+        The one-hot diagnosis columns of ``meta``.
+    csv : pathlib.Path
+        The file ``meta`` was read from, named in errors.
+    key : str, default "image"
+        The column of image names, quoted in errors.
+
+    Returns
+    -------
+    pandas.Series
+        The lower-cased name of the column that holds the 1, one per row, with ``meta``'s index.
+
+    Examples
+    --------
     >>> t = pd.DataFrame({"image": ["a", "b"], "MEL": ["1.0", "0.0"], "NV": ["0.0", "1.0"]})
     >>> one_hot_diagnoses(t, ["MEL", "NV"], Path("gt.csv")).tolist()
     ['mel', 'nv']
@@ -331,6 +392,24 @@ def _table(meta: pd.DataFrame, key: str, folders: list[Path], labels, group: lis
 def load_isic2020(root: Path) -> pd.DataFrame:
     """ISIC 2020: ``ISIC_2020_Training_GroundTruth.csv`` with ``train/<image_name>.jpg``; group ``patient_id``.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``ISIC_2020_Training_GroundTruth.csv`` (with ``image_name``,
+        and ``target`` or ``benign_malignant``) and ``train/``; ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path`` (the image in ``train/``), ``label`` (from ``target``, else
+        ``benign_malignant``: 0/1 or benign/malignant), ``group`` (``patient_id``, else the
+        image name; a blank id is the image name), ``source_split`` (``""``), the CSV's
+        columns as read but ``target``, and ``age``, ``sex`` (replacing the CSV's) and ``site``
+        from ``age_approx``, ``sex`` and ``anatom_site_general_challenge`` where the CSV has them. ``df.attrs`` as
+        :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_isic2020(Path("~/data/ISIC2020").expanduser())  # doctest: +SKIP
     """
     csv = root / ISIC_CSV
@@ -353,6 +432,24 @@ def load_isic2020(root: Path) -> pd.DataFrame:
 def load_ham10000(root: Path) -> pd.DataFrame:
     """HAM10000: ``HAM10000_metadata.csv`` with ``images/`` or the two-part folders; group ``lesion_id``.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``HAM10000_metadata.csv`` (with ``image_id`` and ``dx``) and
+        ``images/``, ``HAM10000_images_part_1/`` or ``HAM10000_images_part_2/`` (each one
+        present is searched, in that order); ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``label`` (1 for the ``dx`` codes ``akiec``, ``bcc`` and ``mel``; 0 for
+        ``bkl``, ``df``, ``nv`` and ``vasc``), ``group`` (``lesion_id``, else the image id),
+        ``source_split`` (``""``), the CSV's columns as read (``dx`` among them), with ``age``
+        and ``sex`` replaced by their cleaned values and ``site`` from ``localization``.
+        ``df.attrs`` as :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_ham10000(Path("~/data/HAM10000").expanduser())  # doctest: +SKIP
     """
     csv = root / HAM_CSV
@@ -407,6 +504,24 @@ def load_isic2019(root: Path) -> pd.DataFrame:
     The ``*_downsampled`` images are copies of others: :func:`skinlib.find_duplicates`
     finds them.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``ISIC_2019_Training_GroundTruth.csv`` (``image`` and the
+        one-hot columns of :data:`ISIC2019_CLASSES`; ``UNK`` may be absent),
+        ``ISIC_2019_Training_Input/`` (or ``ISIC_2019_Training_Input/ISIC_2019_Training_Input/``)
+        and optionally ``ISIC_2019_Training_Metadata.csv``; ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``label``, ``group``, ``source_split`` (``""``), the ground truth's columns
+        as read (``image`` and the one-hot columns), ``dx`` (the diagnosis, lower case), the
+        metadata CSV's columns (blank for an image it has no row for) and the common ``age``,
+        ``sex`` and ``site``. ``df.attrs`` as :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_isic2019(Path("~/data/ISIC2019").expanduser())  # doctest: +SKIP
     >>> df["dx"].value_counts()  # doctest: +SKIP
     """
@@ -422,6 +537,24 @@ def load_isic2018(root: Path) -> pd.DataFrame:
     group; else the image) and ``diagnosis_confirm_type``. No patient metadata.
     Its images are HAM10000's: do not combine the two.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``ISIC2018_Task3_Training_GroundTruth.csv`` (``image`` and
+        the one-hot columns of :data:`ISIC2018_CLASSES`), ``ISIC2018_Task3_Training_Input/``
+        (or the same folder inside it) and optionally
+        ``ISIC2018_Task3_Training_LesionGroupings.csv``; ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``label``, ``group``, ``source_split`` (``""``), the ground truth's columns
+        as read (``image`` and the one-hot columns), ``dx`` (the diagnosis, lower case) and the
+        groupings CSV's columns (blank for an image it has no row for). ``df.attrs`` as
+        :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_isic2018(Path("~/data/ISIC2018").expanduser())  # doctest: +SKIP
     """
     return _load_one_hot(root, "isic2018", ISIC2018_CSV, ISIC2018_CLASSES, HAM_MALIGNANT,
@@ -436,6 +569,23 @@ def load_pad_ufes_20(root: Path) -> pd.DataFrame:
     ``patient_id``; ``gender`` and ``region`` give ``sex`` and ``site``, and
     ``fitspatrick`` the Fitzpatrick ``skin_type`` (1-6).
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``metadata.csv`` (with ``img_id`` and ``diagnostic``) and
+        the images in ``images/``, ``imgs_part_*/``, ``imgs_part_*/imgs_part_*/`` or the last
+        two under ``images/`` (each one present is searched); ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``label``, ``group`` (``patient_id``, else the image id), ``source_split``
+        (``""``), the CSV's columns as read, ``dx``, and the common ``age`` (replacing the
+        CSV's), ``sex``, ``site`` and ``skin_type`` where the CSV has their columns (``age``,
+        ``gender``, ``region``, ``fitspatrick``). ``df.attrs`` as :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_pad_ufes_20(Path("~/data/PAD-UFES-20").expanduser())  # doctest: +SKIP
     >>> df.groupby("skin_type")["label"].mean()  # doctest: +SKIP
     """
@@ -499,6 +649,26 @@ def load_class_folders(root: Path) -> pd.DataFrame:
     The split folder becomes ``source_split``; each image is its own group (the file's
     path under ``root``). Symlinks are followed; a folder reached twice is read once.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The dataset folder, holding ``benign/`` and ``malignant/`` (either is enough), or
+        split folders that hold them: ``train/``, ``valid/``, ``val/``, ``validation/`` or
+        ``test/`` (any case; the split folders are only looked for when ``root`` itself has
+        no class folder). ``~`` is not expanded here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``path``, ``label`` (0 from ``benign/``, 1 from ``malignant/``), ``group`` (the
+        file's path under ``root`` without its suffix, with ``/``: ``train/benign/img_1``) and
+        ``source_split`` (the split folder's name in lower case, ``""`` without one).
+        Files without an image suffix (system files such as ``.DS_Store`` aside, which are
+        ignored) and folders of images beside the class folders are skipped and reported.
+        ``df.attrs`` as :func:`skinlib.load_dataset` describes.
+
+    Examples
+    --------
     >>> df = load_class_folders(Path("~/data/mvb").expanduser())  # doctest: +SKIP
     """
     bases = _class_folder_roots(root)
@@ -669,6 +839,14 @@ def layouts_table() -> str:
     Columns: the dataset, where to download it, the layout :func:`detect_layouts` recognises,
     its malignant diagnoses (as in ``dx``) and its licence (``-`` where none is stated).
 
+    Returns
+    -------
+    str
+        The Markdown table: a header line, a separator line and one line per layout, in
+        the order of :data:`LAYOUT_RECORDS`, joined by newlines (no newline at the end).
+
+    Examples
+    --------
     >>> print(layouts_table().splitlines()[0])
     | dataset | download | layout recognised | malignant | licence |
     """

@@ -29,6 +29,29 @@ def merge_groups(df: pd.DataFrame, duplicates: pd.DataFrame | None) -> pd.Series
     Each merged group is named after its smallest original group name, so the result
     does not depend on the order of the pairs.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with ``path`` and ``group`` columns (:func:`skinlib.load_dataset`); both are
+        compared as strings.
+    duplicates : pandas.DataFrame or None
+        Pairs of images with ``path_a`` and ``path_b`` columns (:func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`, :func:`merge_pairs`). ``None`` or an empty table
+        leaves the groups as they are.
+
+    Returns
+    -------
+    pandas.Series
+        The group of each row of ``df``, as a string, with ``df``'s index; named ``group``.
+
+    Raises
+    ------
+    ValueError
+        When ``df`` lacks ``path`` or ``group``, or a non-empty ``duplicates`` lacks
+        ``path_a`` or ``path_b``.
+
+    Examples
+    --------
     >>> df = pd.DataFrame({"path": ["a", "b", "c", "d"], "group": ["1", "1", "2", "3"]})
     >>> pairs = pd.DataFrame({"path_a": ["b"], "path_b": ["d"]})
     >>> merge_groups(df, pairs).tolist()
@@ -83,6 +106,30 @@ def check_leakage(df: pd.DataFrame, duplicates: pd.DataFrame, *, column: str | N
     ``attrs["summary"]`` is a one-line summary (also ``str(leaks.attrs["summary"])``
     for printing). Pairs naming images not in ``df`` are ignored.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with a ``path`` column and the split's column.
+    duplicates : pandas.DataFrame
+        Pairs of images with ``path_a`` and ``path_b`` columns (:func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`).
+    column : str, optional
+        The column that holds each row's fold. Default ``None``: ``fold`` when ``df`` has it,
+        else ``source_split`` when it holds a value other than ``""``; with neither, a
+        ``ValueError``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``duplicates`` (all their columns) whose two images are in ``df`` and in
+        different folds, with ``fold_a`` and ``fold_b`` added; sorted by ``similarity``,
+        highest first, when there is such a column; index reset. ``attrs["summary"]`` reads
+        ``"<leaks> of <pairs> duplicate pairs cross folds (<fold>-<fold> <count>, ...)"``,
+        counting the pairs with both images in ``df``, and says ``<column> values`` instead
+        of ``folds`` for a column other than ``fold``.
+
+    Examples
+    --------
     >>> leaks = check_leakage(split, pairs)  # doctest: +SKIP
     >>> print(leaks.attrs["summary"])  # doctest: +SKIP
     3 of 16 duplicate pairs cross folds (test-train 3)
@@ -123,6 +170,26 @@ def drop_leaked(
     :func:`merge_groups` joins them. Files are never touched: this is a new table, and
     ``attrs["dropped"]`` lists the paths left out.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with a ``path`` column and the split's column.
+    duplicates : pandas.DataFrame
+        Pairs of images with ``path_a`` and ``path_b`` columns (:func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`).
+    column : str, optional
+        The column that holds each row's split; default as in :func:`check_leakage`.
+    test : str, default "test"
+        The value of ``column`` that marks the test images; a ``ValueError`` when no row has it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of the rows of ``df`` that are kept, with their index labels;
+        ``attrs["dropped"]`` is the sorted list of the paths dropped.
+
+    Examples
+    --------
     >>> clean = drop_leaked(mvb, pairs)  # doctest: +SKIP
     >>> (clean["source_split"] == "test").sum()  # doctest: +SKIP
     """
@@ -147,6 +214,23 @@ def merge_pairs(*tables: pd.DataFrame) -> pd.DataFrame:
     A pair listed again in a later table (in either order of its two paths) is dropped:
     pass the copies first to keep a copy's ``kind``. Columns missing from a table are left
     empty; ``attrs["skipped"]`` joins the tables' skipped files.
+
+    Parameters
+    ----------
+    *tables : pandas.DataFrame
+        Pair tables with ``path_a`` and ``path_b`` columns (:func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`), the one whose rows are kept first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of the tables, in order, each pair once; index reset. With no table: an
+        empty table with the columns ``path_a``, ``path_b`` and ``kind``.
+
+    Raises
+    ------
+    ValueError
+        When a table lacks ``path_a`` or ``path_b``.
 
     Examples
     --------

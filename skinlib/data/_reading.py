@@ -135,6 +135,20 @@ def diagnosis_labels(codes: pd.Series, malignant, benign, where: str, column: st
 def is_system_file(name: str) -> bool:
     """Whether a file name is an operating system's bookkeeping file (``Thumbs.db``, ``._x.jpg``), not data.
 
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    bool
+        ``True`` for the names of :data:`SYSTEM_FILES` (any case: ``.DS_Store``, ``Thumbs.db``,
+        ``desktop.ini``, ``.directory``) and for names that start with ``._`` (macOS's
+        AppleDouble files).
+
+    Examples
+    --------
     >>> is_system_file(".DS_Store"), is_system_file("._ISIC_0001.jpg"), is_system_file("ISIC_0001.jpg")
     (True, True, False)
     """
@@ -232,6 +246,21 @@ def finish_table(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, l
 def skipped_files(df: pd.DataFrame) -> pd.DataFrame:
     """The files and rows :func:`skinlib.load_dataset` skipped: columns ``path`` and ``reason``.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table whose ``attrs["skipped"]`` lists ``(path, reason)`` pairs: one from
+        :func:`skinlib.load_dataset`, or the pairs of :func:`skinlib.find_duplicates` or
+        :func:`skinlib.find_same_lesion`. A table without it gives an empty result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per skipped file, folder or row, in the order they were met: ``path`` (the
+        file or folder, or the label file for a bad row) and ``reason``, both strings.
+
+    Examples
+    --------
     >>> skipped_files(pd.DataFrame()).columns.tolist()
     ['path', 'reason']
     """
@@ -459,6 +488,26 @@ def patient_metadata(
     CSV made outside :func:`skinlib.load_dataset`, such as the one
     ``python -m skinlib predict --metadata`` reads.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Any table with one row per image; its columns of the names above are read.
+    source : str or os.PathLike, optional
+        The file ``table`` was read from, named in errors and warnings. Default ``None``:
+        they say ``metadata table``.
+    image_column : str, optional
+        The column of image names quoted in errors. Default ``None``: the first of
+        :data:`IMAGE_COLUMNS` that ``table`` has; with none, errors give the row's number.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` with ``age`` (float, years), ``sex`` and ``site`` (lower-case
+        strings) and ``skin_type`` (float, 1-6) added or replaced, NaN where not recorded;
+        each only where ``table`` has a column for it. The other columns are as they were.
+
+    Examples
+    --------
     >>> t = patient_metadata(pd.DataFrame({"age_approx": ["45", ""], "localization": [" Back", "unknown"]}))
     >>> t["age"].tolist()[0], t["site"].tolist()
     (45.0, ['back', nan])

@@ -59,7 +59,27 @@ def _lesion_mask(rng: np.random.Generator, size: int, malignant: bool) -> np.nda
 
 
 def draw_lesion_image(rng: np.random.Generator, malignant: bool, skin: int | None = None, size: int = 256) -> np.ndarray:
-    """Draw one synthetic dermoscopy image (uint8 BGR, ``size`` x ``size``)."""
+    """Draw one synthetic dermoscopy image (uint8 BGR, ``size`` x ``size``).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Draws every random choice, and is advanced by them: the same generator state gives
+        the same image.
+    malignant : bool
+        Draw a malignant lesion (larger, asymmetric, with an irregular border and three or
+        four pigments in patches) rather than a benign one (smaller, nearly round, one brown
+        pigment).
+    skin : int, optional
+        The skin tone, 0 (light) to 4 (dark). Default ``None``: drawn from ``rng``.
+    size : int, default 256
+        The image's width and height in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image: uint8, ``size`` x ``size`` x 3, in OpenCV's BGR channel order.
+    """
     skin_bgr = _SKIN[rng.integers(len(_SKIN)) if skin is None else skin]
     img = np.empty((size, size, 3), np.float32)
     img[:] = skin_bgr

@@ -61,9 +61,9 @@ def _fit_inputs(y_true, y_prob, bounds, caller: str) -> tuple[np.ndarray, np.nda
 
 
 def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
-    """The temperature ``T`` that calibrates ``y_prob`` best: minimises the log-loss of
-    ``sigmoid(logit(y_prob) / T)`` against ``y_true``.
+    """The temperature ``T`` that calibrates ``y_prob`` best.
 
+    ``T`` minimises the log-loss of ``sigmoid(logit(y_prob) / T)`` against ``y_true``.
     Fit it on the validation fold, then pass it with the test fold's probabilities
     to :func:`apply_temperature`. Probabilities are clipped to
     ``[EPSILON, 1 - EPSILON]`` before their logit. ``T`` is searched within
@@ -72,6 +72,29 @@ def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0
     keeps falling as ``T`` shrinks). With one class only there is nothing to fit:
     returns 1.0 with a warning.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    y_prob : array-like
+        Predicted probabilities of malignancy, in [0, 1], as many as ``y_true``.
+    bounds : tuple of float
+        ``(low, high)``, the range ``T`` is searched in, with ``0 < low < high < inf``
+        (default ``(0.05, 20.0)``).
+
+    Returns
+    -------
+    float
+        The temperature ``T``; 1.0 when ``y_true`` holds one class only.
+
+    Raises
+    ------
+    ValueError
+        When ``y_true`` and ``y_prob`` differ in length or are empty, a label is not 0 or 1, a
+        probability is NaN or outside [0, 1], or ``bounds`` is not as above.
+
+    Examples
+    --------
     >>> p = np.array([0.1, 0.3, 0.7, 0.9] * 25)
     >>> y = np.array([0, 1, 0, 1] * 25)  # probabilities that say too much
     >>> fit_temperature(y, p) > 1
@@ -103,15 +126,39 @@ def fit_temperature(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0
 
 
 def fit_temperature_shift(y_true, y_prob, *, bounds: tuple[float, float] = (0.05, 20.0)) -> tuple[float, float]:
-    """The temperature ``T`` and shift ``b`` that calibrate ``y_prob`` best: minimise the
-    log-loss of ``sigmoid(logit(y_prob) / T + b)`` against ``y_true``.
+    """The temperature ``T`` and shift ``b`` that calibrate ``y_prob`` best.
 
+    They minimise the log-loss of ``sigmoid(logit(y_prob) / T + b)`` against ``y_true``.
     The shift corrects a model that says "malignant" too often or too rarely
     overall, as balanced class weights make it; the temperature, one that is too
     sure or too unsure. Fit on the validation fold; apply with
     :func:`apply_temperature`. ``T`` is kept within ``bounds``. With one class only
     returns ``(1.0, 0.0)`` with a warning.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    y_prob : array-like
+        Predicted probabilities of malignancy, in [0, 1], as many as ``y_true``.
+    bounds : tuple of float
+        ``(low, high)``, the range ``T`` is kept in, with ``0 < low < high < inf``
+        (default ``(0.05, 20.0)``). The shift is kept within [-20, 20].
+
+    Returns
+    -------
+    tuple of (float, float)
+        ``(T, b)``: the temperature and the shift of the logit; ``(1.0, 0.0)`` when
+        ``y_true`` holds one class only.
+
+    Raises
+    ------
+    ValueError
+        When ``y_true`` and ``y_prob`` differ in length or are empty, a label is not 0 or 1, a
+        probability is NaN or outside [0, 1], or ``bounds`` is not as above.
+
+    Examples
+    --------
     >>> y = np.array([0] * 80 + [1] * 20)
     >>> p = np.r_[np.full(80, 0.4), np.full(20, 0.6)]  # says 0.4 where the rate is 0
     >>> T, shift = fit_temperature_shift(y, p)
@@ -146,6 +193,28 @@ def apply_temperature(y_prob, temperature: float, shift: float = 0.0) -> np.ndar
     and ``shift=0`` return them so, unchanged otherwise. The order of the
     probabilities is kept (ties aside among those clipped), so ROC AUC is unchanged.
 
+    Parameters
+    ----------
+    y_prob : array-like
+        Probabilities, in [0, 1], of any shape.
+    temperature : float
+        The temperature ``T``: the logit is divided by it. A positive finite number.
+    shift : float
+        The shift ``b`` added to the divided logit (default 0.0: no shift). A finite number.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rescaled probabilities, float64, in the shape of ``y_prob``.
+
+    Raises
+    ------
+    ValueError
+        When ``temperature`` is not a positive finite number, ``shift`` not a finite number
+        (a bool is neither), or ``y_prob`` holds NaN or a value outside [0, 1].
+
+    Examples
+    --------
     >>> apply_temperature([0.5, 0.9], 2.0).round(3)
     array([0.5 , 0.75])
     """

@@ -30,6 +30,20 @@ def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
     or 1 (malignant), or when a probability is NaN. The range of ``y_prob`` is not
     checked: ranking metrics accept any score.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), of any shape; cast to integers.
+    y_prob : array-like
+        Probabilities (or any score), of any shape; cast to floats.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(y_true, y_prob)``, flattened: integer labels and float probabilities.
+
+    Examples
+    --------
     >>> check_predictions([0, 1], [0.2, 0.9])
     (array([0, 1]), array([0.2, 0.9]))
     """
@@ -45,7 +59,22 @@ def check_predictions(y_true, y_prob) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_probabilities(y_prob: np.ndarray, name: str = "y_prob") -> None:
-    """Raise ``ValueError`` naming ``name`` when ``y_prob`` holds a value outside [0, 1]."""
+    """Raise ``ValueError`` naming ``name`` when ``y_prob`` holds a value outside [0, 1].
+
+    An empty array passes; NaN is not checked here (:func:`check_predictions` refuses it).
+
+    Parameters
+    ----------
+    y_prob : numpy.ndarray
+        The values to check.
+    name : str
+        What to call them in the error message (default ``"y_prob"``).
+
+    Raises
+    ------
+    ValueError
+        When a value of ``y_prob`` is below 0 or above 1.
+    """
     if y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1):
         raise ValueError(
             f"{name} must hold probabilities in [0, 1], got values from {y_prob.min():g} to {y_prob.max():g}"
@@ -64,6 +93,28 @@ def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
     right, the first one on both sides), so the ECE is the weighted mean distance
     of its points from the diagonal.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    y_prob : array-like
+        Predicted probabilities of malignancy, in [0, 1], as many as ``y_true``.
+    n_bins : int
+        The number of equal-width bins (default 10); a positive integer.
+
+    Returns
+    -------
+    float
+        The ECE, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When ``n_bins`` is not a positive integer, there is no prediction, or the
+        predictions fail :func:`check_predictions` or :func:`check_probabilities`.
+
+    Examples
+    --------
     >>> expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2)
     0.25
     >>> expected_calibration_error([0, 1], [0.5, 0.5])
@@ -89,6 +140,21 @@ def choose_threshold(y_true, y_prob) -> float:
     Choose it on the validation fold, then apply it to the test fold. With one class
     only there is nothing to choose: returns 0.5 with a warning.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    y_prob : array-like
+        Predicted probabilities of malignancy (or any score), as many as ``y_true``.
+
+    Returns
+    -------
+    float
+        The threshold, at most 1.0: images at or above it are called malignant. 0.5 when
+        ``y_true`` holds one class only.
+
+    Examples
+    --------
     >>> choose_threshold([0, 0, 1, 1], [0.1, 0.3, 0.35, 0.8])
     0.35
     """
@@ -147,6 +213,30 @@ def evaluate(
     outside [0, 1] are not probabilities: ``brier`` and ``ece`` are then NaN, with
     a warning, and the ranking metrics are computed as usual.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    y_prob : array-like
+        Predicted probabilities of malignancy, as many as ``y_true``.
+    threshold : float
+        A probability at or above it says "malignant" (default 0.5).
+    n_bootstrap : int
+        Bootstrap resamples for the ROC AUC interval (default 1000); 0 skips the bootstrap,
+        and ``roc_auc_low`` and ``roc_auc_high`` are NaN. They are NaN too when fewer than
+        half the resamples hold both classes.
+    seed : int
+        Seeds the bootstrap resamples: the same seed gives the same interval.
+    level : float
+        The confidence level of the interval (default 0.95: the 2.5th and 97.5th percentiles).
+
+    Returns
+    -------
+    dict
+        The metrics named above, by name, and ``threshold`` (as a float).
+
+    Examples
+    --------
     >>> m = evaluate([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], n_bootstrap=0)
     >>> m["roc_auc"], m["sensitivity"], m["specificity"]
     (1.0, 1.0, 0.6666666666666666)

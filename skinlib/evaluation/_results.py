@@ -92,6 +92,19 @@ def conclusion(table: pd.DataFrame) -> str:
     balanced accuracy, and how its accuracy compares with always answering the
     majority class. Then, for the best run by ROC AUC, whether its interval
     separates it from each other run. Nothing in it is written by hand.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`compare` table, indexed by run name, with (at least) the columns ``roc_auc``,
+        ``roc_auc_low``, ``roc_auc_high``, ``balanced_accuracy``, ``sensitivity``,
+        ``specificity``, ``accuracy`` and ``majority_accuracy``.
+
+    Returns
+    -------
+    str
+        Markdown list items, one line each: one per run, then one per other run compared
+        with the best (only when at least two runs have a ROC AUC).
     """
     lines = []
     for name, row in table.iterrows():
@@ -188,6 +201,21 @@ def summarise(rows: pd.DataFrame, keys: list[str], unit: str = "fold") -> pd.Dat
 def markdown_table(table: pd.DataFrame) -> str:
     """A table as Markdown, floats with three decimals.
 
+    The index is left out: reset it first to show it (as ``run`` below).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table; its column names make the header row.
+
+    Returns
+    -------
+    str
+        The Markdown table, one line per row after the header and separator lines, ending in
+        a newline. Float cells have three decimals; every other cell is written with ``str``.
+
+    Examples
+    --------
     >>> print(markdown_table(pd.DataFrame({"run": ["v2"], "roc_auc": [0.8304]})), end="")
     | run | roc_auc |
     |---|---|

@@ -28,6 +28,13 @@ __all__ = ["plot_error_analysis", "plot_diagnoses", "plot_subgroups", "plot_oper
 def plot_error_analysis(analysis: ErrorAnalysis) -> dict[str, "Figure"]:
     """The figures of an :class:`~skinlib.audit.ErrorAnalysis`.
 
+    Parameters
+    ----------
+    analysis : skinlib.audit.ErrorAnalysis
+        What :func:`skinlib.analyse_errors` found: its ``diagnoses`` go to :func:`plot_diagnoses`,
+        its ``subgroups`` to :func:`plot_subgroups`, and its ``scored`` labels and probabilities
+        with its ``operating_points`` to :func:`plot_operating_points`.
+
     Returns
     -------
     dict

@@ -53,6 +53,22 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 100) -> Path
     ``path``: an interrupted save leaves the previous file (or none), never a
     truncated PNG that a later report would embed. Missing folders are created.
 
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, saved with ``bbox_inches="tight"``.
+    path : str or path-like
+        The PNG file to write (replaced if it exists); always written as PNG, whatever its suffix.
+    dpi : int
+        The resolution, in dots per inch (default 100).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
     >>> save_figure(plot_roc({"cnn": ([0, 1, 1], [0.2, 0.7, 0.9])}), "/tmp/roc.png")  # doctest: +SKIP
     PosixPath('/tmp/roc.png')
     """
@@ -145,6 +161,29 @@ def plot_history(
     it as ``<stem>_<metric><suffix>.png``. ``suffix="_2"`` gives the original's
     second-run names ``accuracy_2.png``, ``loss_2.png``.
 
+    Parameters
+    ----------
+    history : pandas.DataFrame, dict or keras.callbacks.History
+        The metrics by epoch, as above.
+    path : str or path-like, optional
+        A folder, or a ``.png`` file name whose stem and folder name the files; the
+        default None saves nothing.
+    metrics : sequence of str
+        The metrics to draw, one figure each, in this order (default ``("accuracy", "loss", "auc")``).
+    baseline : float, optional
+        The majority-class accuracy drawn on the accuracy figure; None draws no line.
+    suffix : str
+        Added to each saved file's name before ``.png`` (default ``""``).
+    dpi : int
+        The resolution of the saved PNGs, in dots per inch (default 100).
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        One figure per metric drawn, keyed by the metric's name, in the order of ``metrics``.
+
+    Examples
+    --------
     >>> h = pd.DataFrame({"epoch": [1, 2], "accuracy": [0.7, 0.8], "val_accuracy": [0.7, 0.75]})
     >>> figs = plot_history(h, baseline=0.75)
     >>> list(figs)
@@ -196,6 +235,28 @@ def plot_roc(
     probability of class 1 (malignant). The dashed diagonal is a classifier that
     guesses (AUC 0.5).
 
+    Parameters
+    ----------
+    curves : mapping of str to (array-like, array-like)
+        A curve's legend name to its ``(y_true, y_prob)``: labels 0/1 (both present) and as
+        many predicted probabilities of malignancy (or any score).
+    ax : matplotlib.axes.Axes, optional
+        Draw on it; the default None draws on a new 5 x 5 inch figure.
+    title : str
+        The axes' title (default ``"ROC curve"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on (``ax``'s, when given).
+
+    Raises
+    ------
+    ValueError
+        When a curve's labels and probabilities differ in length, or its labels are not two classes.
+
+    Examples
+    --------
     >>> fig = plot_roc({"v1": ([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])})
     >>> fig.axes[0].get_legend().get_texts()[0].get_text()
     'v1 (AUC = 0.750)'
@@ -227,6 +288,28 @@ def plot_pr(
     precision of a classifier that guesses. With imbalanced classes it says more
     than the ROC diagonal. Curves with different label sets each get their line.
 
+    Parameters
+    ----------
+    curves : mapping of str to (array-like, array-like)
+        A curve's legend name to its ``(y_true, y_prob)``: labels 0/1 (both present) and as
+        many predicted probabilities of malignancy (or any score).
+    ax : matplotlib.axes.Axes, optional
+        Draw on it; the default None draws on a new 5 x 5 inch figure.
+    title : str
+        The axes' title (default ``"Precision-recall curve"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on (``ax``'s, when given).
+
+    Raises
+    ------
+    ValueError
+        When a curve's labels and probabilities differ in length, or its labels are not two classes.
+
+    Examples
+    --------
     >>> fig = plot_pr({"v1": ([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])})
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['v1 (AP = 0.833)', 'prevalence (0.500)']
@@ -280,6 +363,37 @@ def plot_calibration(
     bins) is drawn on a second, smaller axes below: it shows which points rest on
     many images. With ``ax``, only the diagram is drawn, on ``ax``.
 
+    Parameters
+    ----------
+    y_true : array-like
+        Labels, 0 (benign) or 1 (malignant), one per image.
+    probs : array-like or mapping of str to array-like
+        Predicted probabilities of malignancy, in [0, 1], as many as ``y_true``; or a name
+        for each curve to its probabilities (one array gives one curve without a name).
+    n_bins : int
+        The number of bins of the curves, the ECE and the histogram (default 10).
+    ax : matplotlib.axes.Axes, optional
+        Draw the diagram on it, without the histogram; the default None draws on a new
+        figure.
+    strategy : {"uniform", "quantile"}
+        How the curves' bins are cut: equal widths (the default) or equal counts.
+    title : str
+        The diagram's title (default ``"Reliability diagram"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on (``ax``'s, when given).
+
+    Raises
+    ------
+    ValueError
+        When ``strategy`` is neither, ``probs`` is an empty mapping, or an array of
+        probabilities fails :func:`skinlib.evaluation.check_predictions` (the message then
+        names its entry).
+
+    Examples
+    --------
     >>> fig = plot_calibration([0, 0, 1, 1], {"v1": [0.1, 0.3, 0.6, 0.8]}, n_bins=2)
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['v1 (ECE 0.250)', 'perfectly calibrated']
@@ -338,8 +452,34 @@ def plot_confusion(
     ``sklearn.metrics.confusion_matrix`` returns it). Row percentages are the
     share of each true class: for the malignant row, sensitivity and the miss
     rate. Each cell holds two texts, the count (gid ``"count"``) and the
-    percentage (gid ``"percent"``).
+    percentage (gid ``"percent"``). Cells are coloured by their row percentage.
 
+    Parameters
+    ----------
+    cm : array-like
+        A square matrix of counts, none negative.
+    labels : sequence of str
+        The class names, one per row, shown on both axes (default ``("benign", "malignant")``).
+    ax : matplotlib.axes.Axes, optional
+        Draw on it; the default None draws on a new 4 x 3.6 inch figure.
+    title : str, optional
+        The axes' title; the default None (or ``""``) sets none.
+    cmap : str
+        The matplotlib colormap of the cells, from a row share of 0 to 1 (default ``"Blues"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on (``ax``'s, when given).
+
+    Raises
+    ------
+    ValueError
+        When ``cm`` is not square, has negative entries, or ``labels`` does not have one
+        name per row.
+
+    Examples
+    --------
     >>> fig = plot_confusion(np.array([[50, 10], [5, 15]]), title="v1, test")
     >>> sorted(t.get_text() for t in fig.axes[0].texts if t.get_gid() == "count")
     ['10', '15', '5', '50']
@@ -417,8 +557,19 @@ def plot_confusion_grid(table: pd.DataFrame, *, columns: int = 4) -> Figure:
     return fig
 
 def show_image(ax: Axes, img: np.ndarray | None) -> None:
-    """Draw a uint8 image (gray, or BGR as OpenCV gives it) on ``ax`` without rescaling its grey
-    levels, without ticks or frame; ``None`` leaves an empty panel."""
+    """Draw a uint8 image on ``ax`` without rescaling its grey levels, without ticks or frame.
+
+    The image is gray, or BGR as OpenCV gives it; ``None`` leaves an empty panel. Gray
+    levels are drawn from 0 (black) to 255 (white), pixels as squares (nearest neighbour).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    img : numpy.ndarray or None
+        A ``(H, W)`` or ``(H, W, 1)`` gray image, or a ``(H, W, 3)`` BGR one (a fourth,
+        alpha channel is dropped); None draws no image.
+    """
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
@@ -452,8 +603,28 @@ def plot_samples(
     ``read`` (default :func:`skinlib.read_image` with ``color=True``) and shown in
     RGB. The same ``seed`` picks the same images. A class with fewer than ``n``
     images leaves blank cells; a file that cannot be read is a blank cell titled
-    "unreadable".
+    "unreadable". Each row is labelled with its class name and the class's number of images.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The dataset table.
+    n : int
+        Images per class, at least 1 (default 4).
+    seed : int
+        Seeds the choice of images (default 0).
+    read : callable, optional
+        Reads a path to a uint8 array (default :func:`skinlib.read_image` in colour, BGR).
+    classes : sequence of str
+        The row names: row ``k`` shows images whose ``label`` is ``k`` or this name
+        (default ``("benign", "malignant")``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
     >>> fig = plot_samples(skinlib.load_dataset(skinlib.sample_dir()), n=4)  # doctest: +SKIP
     """
     missing = {"path", "label"} - set(df.columns)
@@ -483,8 +654,23 @@ def plot_samples(
 
 
 def thumbnail(img: np.ndarray, side: int) -> np.ndarray:
-    """``img`` shrunk (area averaging) so that its longer side is at most ``side``: a
-    figure of full-size photographs would weigh megabytes and show no more."""
+    """``img`` shrunk (area averaging) so that its longer side is at most ``side``.
+
+    A figure of full-size photographs would weigh megabytes and show no more.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        An image, ``(H, W)`` or ``(H, W, C)``.
+    side : int
+        The longest side allowed, in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``img`` itself when its longer side is at most ``side``; else a resized copy, its
+        aspect ratio kept (each side rounded, at least 1 pixel).
+    """
     import cv2
 
     h, w = img.shape[:2]
@@ -502,8 +688,25 @@ def plot_duplicates(
     Each row shows ``path_a`` and ``path_b`` in colour, titled with the file name, and the
     pair's similarity, kind and matching transform. The table is ranked most similar
     first; pass ``pairs.tail(n)`` to look at the borderline pairs instead. A file that
-    cannot be read is a blank cell titled "unreadable".
+    cannot be read is a blank cell titled "unreadable". An empty table gives one blank row
+    titled "no duplicate pairs".
 
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        :func:`skinlib.find_duplicates`' table: ``path_a``, ``path_b``, ``similarity``,
+        ``kind`` and, optionally, ``transform``.
+    n : int
+        How many pairs, from the top, at least 1 (default 4).
+    read : callable, optional
+        Reads a path to a uint8 array (default :func:`skinlib.read_image` in colour, BGR).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
     >>> fig = plot_duplicates(skinlib.find_duplicates(df), n=3)  # doctest: +SKIP
     """
     missing = {"path_a", "path_b", "similarity", "kind"} - set(pairs.columns)
@@ -556,6 +759,27 @@ def plot_stages(config: Preprocess, images: Sequence[np.ndarray], titles: Sequen
     rows. Grey levels are shown as they are (0 black, 255 white), small images
     with visible pixels.
 
+    Parameters
+    ----------
+    config : Preprocess
+        The preprocessing pipeline.
+    images : sequence of numpy.ndarray
+        At least one decoded image; a colour image goes to gray first when the pipeline
+        reads grayscale.
+    titles : sequence of str, optional
+        One label per image, shown left of its row; the default None labels no row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        When ``images`` is empty or ``titles`` does not have one label per image.
+
+    Examples
+    --------
     >>> fig = plot_stages(Preprocess.seed(), [read_image(p, color=True) for p in paths[:3]])  # doctest: +SKIP
     """
     images = list(images)
@@ -630,6 +854,30 @@ def plot_gradcam(
     encoded, one row per image. Images larger than 512 pixels are shown shrunk to
     512. A file that cannot be read raises :class:`skinlib.ImageReadError` naming it.
 
+    Parameters
+    ----------
+    run : str or path-like
+        The run folder.
+    images : path, sequence of paths, or pandas.DataFrame
+        The image files, or a table with a ``path`` column.
+    metadata : array-like, optional
+        Encoded metadata ``(N, k)``, one row per image, instead of a table's columns.
+    method : {"gradcam", "occlusion", None}
+        The explanation; the default None picks by the model's input size, as above.
+    alpha : float
+        The heat map's opacity, from 0 (invisible) to 1 (opaque) (default 0.45).
+    titles : sequence of str, optional
+        One title per image, instead of the file names.
+    ncols : int
+        Panels per row, at least 1 (default 4).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per image, and a colour bar of the maps' scale.
+
+    Examples
+    --------
     >>> fig = plot_gradcam("runs/sample/v2", ["lesion1.jpg", "lesion2.jpg"])  # doctest: +SKIP
     """
     if titles is not None and not isinstance(images, pd.DataFrame):

@@ -33,6 +33,29 @@ def lesion_box(img: np.ndarray, margin: float = 0.15, min_area: float = 0.002) -
     each side, and shifted (then, if needed, shrunk) to fit the image. With no
     candidate it is the largest centred square.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image, grayscale or colour (see :func:`skinlib.preprocessing.filters.to_gray`).
+    margin : float
+        The share of the region's side the box grows by on each side (default 0.15); at least 0.
+    min_area : float
+        The smallest region taken for a lesion, as a share of the image's area (default 0.002).
+
+    Returns
+    -------
+    tuple of int
+        ``(y0, x0, y1, x1)``: the rows ``y0:y1`` and columns ``x0:x1`` of the box, its side at
+        least 1 pixel. The largest centred square when no region qualifies or the image is
+        under 8 pixels high or wide.
+
+    Raises
+    ------
+    ValueError
+        When ``margin`` is negative.
+
+    Examples
+    --------
     >>> img = np.full((100, 120), 200, np.uint8); img[30:50, 70:90] = 50
     >>> y0, x0, y1, x1 = lesion_box(img, margin=0)
     >>> (y0, x0, y1 - y0, x1 - x0)
@@ -70,6 +93,24 @@ def lesion_box(img: np.ndarray, margin: float = 0.15, min_area: float = 0.002) -
 def crop_to_lesion(img: np.ndarray, margin: float = 0.15, min_area: float = 0.002) -> np.ndarray:
     """Crop ``img`` (grayscale or colour) to the square :func:`lesion_box`.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image (see :func:`skinlib.preprocessing.filters.check_uint8`).
+    margin : float
+        Goes to :func:`lesion_box`: the box grows by this share of its side on each side
+        (default 0.15).
+    min_area : float
+        Goes to :func:`lesion_box`: the smallest region taken for a lesion, as a share of the
+        image's area (default 0.002).
+
+    Returns
+    -------
+    numpy.ndarray
+        The square crop, a copy, with ``img``'s channels (an (H, W, 1) image gives a 2-D crop).
+
+    Examples
+    --------
     >>> img = np.full((100, 120, 3), 200, np.uint8); img[30:50, 70:90] = 50
     >>> crop_to_lesion(img, margin=0.5).shape
     (40, 40, 3)

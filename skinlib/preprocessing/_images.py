@@ -32,12 +32,27 @@ MAX_PIXELS_VARIABLE = "SKINLIB_MAX_IMAGE_PIXELS"
 
 
 def max_image_pixels(max_pixels: int | None = None) -> int:
-    """The pixel limit of :func:`read_image`: ``max_pixels`` if given, else the environment
-    variable ``SKINLIB_MAX_IMAGE_PIXELS``, else :data:`MAX_IMAGE_PIXELS`.
+    """The pixel limit of :func:`read_image`.
+
+    It is ``max_pixels`` if given, else the environment variable ``SKINLIB_MAX_IMAGE_PIXELS``
+    (when set and not blank), else :data:`MAX_IMAGE_PIXELS`.
 
     Raises ``ValueError`` naming the setting and its value when that is not a whole
     number of pixels, at least 1.
 
+    Parameters
+    ----------
+    max_pixels : int, optional
+        The limit, in pixels (a float with a whole value is taken too); the default None reads
+        the environment variable.
+
+    Returns
+    -------
+    int
+        The limit, in pixels (width x height).
+
+    Examples
+    --------
     >>> max_image_pixels(), max_image_pixels(5_000_000)
     (100000000, 5000000)
     """
@@ -143,6 +158,19 @@ def image_size(data: np.ndarray) -> tuple[str, tuple[int, int] | None] | None:
     The size is None when the format is known but its header gives no size; the whole
     result is None for data of any other format. Nothing is decoded.
 
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The encoded file, as a 1-D uint8 array (as ``numpy.fromfile`` reads it).
+
+    Returns
+    -------
+    tuple of (str, tuple of (int, int) or None), or None
+        ``(format, (height, width))``, the format one of ``"jpeg"``, ``"png"``, ``"bmp"`` and
+        ``"tiff"``; ``(format, None)`` or None as above.
+
+    Examples
+    --------
     >>> ok, png = cv2.imencode(".png", np.zeros((3, 5), np.uint8))
     >>> image_size(png)
     ('png', (3, 5))
@@ -194,6 +222,35 @@ def read_image(
     Raises :class:`ImageReadError` naming the file when it is empty, missing, larger
     than the limit, not JPEG, PNG, BMP or TIFF data, or does not decode.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The image file.
+    color : bool
+        Decode in colour, BGR (default False: grayscale).
+    min_side : int, optional
+        For a JPEG, the shorter side, in pixels, that a reduced decoding must keep; the
+        default None decodes at full size.
+    max_pixels : int, optional
+        The largest image decoded, in pixels (width x height); the default None takes
+        :func:`max_image_pixels`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The uint8 image, (H, W) grayscale or, with ``color``, (H, W, 3) BGR; at full size,
+        or at 1/2, 1/4 or 1/8 of it for a JPEG read with ``min_side``.
+
+    Raises
+    ------
+    ImageReadError
+        As above.
+    ValueError
+        When ``max_pixels`` (or the environment variable) is not a whole number of pixels,
+        at least 1 (:func:`max_image_pixels`).
+
+    Examples
+    --------
     >>> read_image("scan.png", max_pixels=10_000_000)  # doctest: +SKIP
     Traceback (most recent call last):
     ...

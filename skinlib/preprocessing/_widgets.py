@@ -135,6 +135,32 @@ def render_mosaic(
     ``n_cols * tile + (n_cols + 1) * gap``. Images are scaled to fit their cell,
     enlarged with nearest neighbour so small ones show their pixels.
 
+    Parameters
+    ----------
+    rows : sequence of sequence of numpy.ndarray
+        The images, one sequence per row of the grid.
+    names : sequence of str
+        The column names, written above the columns (cut short to fit a cell's width).
+    tile : int
+        The side of a cell, in pixels (default 112).
+    gap : int
+        The space between cells and around the grid, in pixels (default 4).
+    header : int
+        The height of the band of column names, in pixels (default 18).
+
+    Returns
+    -------
+    numpy.ndarray
+        The uint8 BGR mosaic, of the height and width above, on white; each image centred
+        in its cell, on light grey where it does not fill it.
+
+    Raises
+    ------
+    ValueError
+        When a row does not have one image per name.
+
+    Examples
+    --------
     >>> render_mosaic([[np.zeros((28, 28), np.uint8)] * 3], ["a", "b", "c"]).shape
     (138, 352, 3)
     """
@@ -186,6 +212,25 @@ def slow_settings(config: Preprocess, shape: tuple[int, ...], last_ms: float | N
     warning; the matrix form on a small grayscale image is never slow. ``last_ms``
     adds a warning when an update took more than :data:`SLOW_MS`.
 
+    Parameters
+    ----------
+    config : Preprocess
+        The pipeline; its bilateral steps are judged at the source size before its last
+        resize, at ``config.size`` after it.
+    shape : tuple of int
+        The source images' shape, ``(H, W)`` or ``(H, W, C)``.
+    last_ms : float, optional
+        How long the last update took, in milliseconds; the default None adds no warning
+        about it.
+
+    Returns
+    -------
+    list of str
+        The warnings, one per slow bilateral step in the pipeline's order, then one for a slow
+        update; empty when nothing is slow.
+
+    Examples
+    --------
     >>> p = Preprocess(steps=(("bilateral", {"d": -1, "sigma_space": 150}), ("resize", {"size": 28})))
     >>> slow_settings(p, (512, 512))  # doctest: +ELLIPSIS
     ['bilateral at the source resolution (512x512) with d=-1, sigmaSpace=150: a 451-pixel window, roughly 42 s ...']
@@ -258,6 +303,25 @@ class PreprocessTuner:
     always uses the faster matrix form on small images, within one grey level of
     OpenCV's). Left untouched, ``tuner.config == config``.
 
+    Parameters
+    ----------
+    images : sequence of numpy.ndarray
+        At least one decoded uint8 image, of any size (a BGRA image loses its alpha channel).
+    config : Preprocess, optional
+        The pipeline to start from; the default None starts from :meth:`Preprocess.seed`.
+    max_side : int or None
+        The longest side of the preview's images, in pixels (default 256); None keeps them
+        at full size.
+    tile : int
+        The side of each cell of the view, in pixels (default 112).
+
+    Raises
+    ------
+    ValueError
+        When ``images`` is empty.
+
+    Examples
+    --------
     >>> tuner = PreprocessTuner(images, Preprocess.seed())   # doctest: +SKIP
     >>> tuner                                                # displays it  # doctest: +SKIP
     >>> tuner.sliders["d"].value = 5                         # doctest: +SKIP

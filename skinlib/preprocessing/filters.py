@@ -30,6 +30,27 @@ def check_uint8(img: np.ndarray, name: str = "img") -> np.ndarray:
     Raises ``TypeError`` for another dtype and ``ValueError`` for another shape or an
     empty image, naming ``name``.
 
+    Parameters
+    ----------
+    img : array-like
+        The image.
+    name : str
+        What to call it in the error messages (default ``"img"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``img`` as an array, not copied: (H, W) or (H, W, 3 or 4), an (H, W, 1) image as (H, W).
+
+    Raises
+    ------
+    TypeError
+        When ``img`` is not of dtype uint8.
+    ValueError
+        When ``img`` has another shape, or no row or no column.
+
+    Examples
+    --------
     >>> check_uint8(np.zeros((2, 3, 1), np.uint8)).shape
     (2, 3)
     """
@@ -60,6 +81,28 @@ def dihedral(x: np.ndarray, k: int, *, axes: tuple[int, int] = (1, 2)) -> np.nda
     so all eight (:data:`DIHEDRAL`) are equally valid views of it: test-time
     augmentation, training augmentation and the duplicate finder all use these.
 
+    Parameters
+    ----------
+    x : numpy.ndarray
+        An image or a batch of images, of any dtype.
+    k : int
+        Which view, 0 to 7 (its name is ``DIHEDRAL[k]``); 0 is ``x`` as it is.
+    axes : tuple of int
+        The (rows, columns) axes of ``x`` (default ``(1, 2)``, a batch).
+
+    Returns
+    -------
+    numpy.ndarray
+        The view, of ``x``'s shape with the ``axes`` swapped when ``k`` is odd. It shares
+        ``x``'s memory (NumPy's ``flip`` and ``rot90`` return views): copy it before writing.
+
+    Raises
+    ------
+    ValueError
+        When ``k`` is not 0 to 7.
+
+    Examples
+    --------
     >>> img = np.arange(4).reshape(1, 2, 2, 1)
     >>> [dihedral(img, k)[0, :, :, 0].tolist() for k in (0, 1, 4)]
     [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
@@ -92,6 +135,18 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     Uses OpenCV's luma weights (0.299 R + 0.587 G + 0.114 B), the same as
     ``cv2.imread(path, cv2.IMREAD_GRAYSCALE)``.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image: (H, W), (H, W, 1), or BGR (H, W, 3) or BGRA (H, W, 4); see :func:`check_uint8`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (H, W) uint8 grayscale image; a grayscale input is returned as a copy.
+
+    Examples
+    --------
     >>> to_gray(np.zeros((4, 5, 3), np.uint8)).shape
     (4, 5)
     """
@@ -109,6 +164,28 @@ def resize(img: np.ndarray, size: int = 28, *, interpolation: str = "area") -> n
     when shrinking, it does not alias), ``"linear"`` (OpenCV's default, used by the
     original project), ``"nearest"`` or ``"cubic"``.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image (see :func:`check_uint8`), of any size.
+    size : int
+        The side of the output, in pixels (default 28); at least 1.
+    interpolation : {"area", "linear", "nearest", "cubic"}
+        The interpolation, as above (default ``"area"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The uint8 image, ``size`` x ``size`` with the input's channels (an (H, W, 1) input
+        gives a 2-D image). The aspect ratio is not kept.
+
+    Raises
+    ------
+    ValueError
+        When ``size`` is below 1 or ``interpolation`` is not one of the four names.
+
+    Examples
+    --------
     >>> resize(np.zeros((300, 400), np.uint8), 28).shape
     (28, 28)
     """
@@ -142,6 +219,29 @@ def seed_contour(
     At 28x28 a 4-pixel outline covers most of a lesion, so this step erases much of
     what the classifier needs; it is kept to reproduce the original pipeline.
 
+    Parameters
+    ----------
+    gray : numpy.ndarray
+        A 2-D uint8 grayscale image (or (H, W, 1)).
+    threshold : int
+        Pixels at or below this grey level are foreground (default 127).
+    thickness : int
+        The width of the drawn outlines, in pixels (default 4); at least 1.
+    inpaint_radius : int
+        The radius of the inpainting, in pixels (default 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        The cleaned 2-D uint8 image, of ``gray``'s height and width.
+
+    Raises
+    ------
+    ValueError
+        When ``gray`` is not a 2-D image or ``thickness`` is below 1.
+
+    Examples
+    --------
     >>> img = np.full((28, 28), 200, np.uint8); img[8:20, 8:20] = 40
     >>> seed_contour(img).shape
     (28, 28)
@@ -182,6 +282,32 @@ def bilateral(
     where this rounds, so many pixels differ by one.
     Images larger than 64x64, or in colour, always use OpenCV.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image: grayscale, BGR, or BGRA (its alpha channel is dropped first).
+    d : int
+        The neighbourhood diameter, in pixels (default -1: derived from ``sigma_space``).
+    sigma_color : float
+        The spread of the grey-level (or colour) weights (default 50): the larger, the more
+        different the pixels averaged together.
+    sigma_space : float
+        The spread of the spatial weights, in pixels (default 50).
+    method : {"opencv", "matrix"}
+        ``"opencv"`` (the default) calls ``cv2.bilateralFilter``; ``"matrix"`` as above.
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed uint8 image, of ``img``'s height and width; a BGRA input comes back BGR.
+
+    Raises
+    ------
+    ValueError
+        When ``method`` is neither.
+
+    Examples
+    --------
     >>> bilateral(np.zeros((28, 28), np.uint8)).shape
     (28, 28)
     """
@@ -265,6 +391,27 @@ def remove_hair(
     Lee et al., "DullRazor: a software approach to hair removal from images",
     Computers in Biology and Medicine 27(6), 1997.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image: grayscale, BGR, or BGRA (its alpha channel is dropped first).
+    kernel_size : int
+        The side of the cross-shaped structuring element, in pixels (default 17): hairs
+        narrower than it are found.
+    threshold : int
+        The black-hat response a pixel must exceed to be taken for hair (default 10); the
+        mask is then widened by one pixel on each side.
+    inpaint_radius : int
+        The radius of the inpainting, in pixels (default 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        The uint8 image with the hairs filled in, of ``img``'s height and width; a BGRA
+        input comes back BGR.
+
+    Examples
+    --------
     >>> img = np.full((64, 64), 180, np.uint8); img[:, 30:32] = 20
     >>> int(remove_hair(img)[:, 30:32].min()) > 100
     True
@@ -291,6 +438,26 @@ def color_constancy(img: np.ndarray, power: int = 6) -> np.ndarray:
     dermoscopy image classification using color constancy", IEEE JBHI 19(3), 2015.
     A grayscale image has no cast and is returned unchanged (as a copy).
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        A uint8 image: BGR, BGRA (its alpha channel is dropped first) or grayscale.
+    power : int
+        The Minkowski norm's power (default 6); at least 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The corrected uint8 image (BGR for a colour input, values rounded and clipped to
+        0-255); a copy of ``img`` when it is grayscale or black.
+
+    Raises
+    ------
+    ValueError
+        When ``power`` is below 1.
+
+    Examples
+    --------
     >>> img = np.zeros((8, 8, 3), np.uint8); img[...] = (60, 120, 180)  # BGR, a warm cast
     >>> color_constancy(img)[0, 0].tolist()
     [130, 130, 130]
