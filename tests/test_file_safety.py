@@ -363,12 +363,14 @@ def cli(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def no_prediction(monkeypatch):
     """Fail the test if a prediction is computed: a bad --out must be reported before."""
-    import skinlib.models._prediction
+    import skinlib.models
 
     def refuse(*args, **kwargs):
         raise AssertionError("predictions were computed before --out was checked")
 
-    monkeypatch.setattr(skinlib.models._prediction, "predict", refuse)
+    # The command line takes predict from skinlib.models, whose lazy loader keeps the name once
+    # read: patch it there, so that the real function is what the package holds afterwards.
+    monkeypatch.setattr(skinlib.models, "predict", refuse)
 
 
 def test_out_pointing_at_a_folder_is_an_error_before_predicting(run_dir, images, tmp_path, no_prediction):

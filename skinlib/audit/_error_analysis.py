@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.checks import check_whole_number
 from skinlib.evaluation import check_predictions, evaluate, operating_points
 from skinlib.runs import Run, fold_dir
 
@@ -73,12 +74,6 @@ def _check_level(level: float) -> list[float]:
         raise ValueError(f"level must be a number strictly between 0 and 1 (0.95 for 95% intervals), got {level!r}")
     alpha = (1 - float(level)) / 2
     return [alpha, 1 - alpha]
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
-    return int(value)
 
 
 def _resolved(paths: pd.Series) -> pd.Series:
@@ -388,8 +383,8 @@ def diagnosis_metrics(
         raise ValueError(
             f"no diagnosis column {'named ' + repr(diagnosis) if diagnosis else 'among ' + str(list(DIAGNOSIS_COLUMNS))} "
             f"in the table (columns: {list(scored.columns)}); join the dataset table with scored_predictions")
-    n_boot = _check_count(n_boot, "n_boot")
-    min_images = _check_count(min_images, "min_images")
+    n_boot = check_whole_number("n_boot", n_boot)
+    min_images = check_whole_number("min_images", min_images)
     quantiles = _check_level(level)
     _check_scored(scored)
     groups = pd.DataFrame({"diagnosis": _labels_of(scored[column]).to_numpy(),
@@ -493,9 +488,9 @@ def subgroup_metrics(
     >>> table[["feature", "group", "n", "n_malignant"]].values.tolist()
     [['all', 'all', 100, 50], ['sex', 'female', 50, 25], ['sex', 'male', 50, 25]]
     """
-    n_boot = _check_count(n_boot, "n_boot")
-    min_malignant = _check_count(min_malignant, "min_malignant")
-    min_benign = _check_count(min_benign, "min_benign")
+    n_boot = check_whole_number("n_boot", n_boot)
+    min_malignant = check_whole_number("min_malignant", min_malignant)
+    min_benign = check_whole_number("min_benign", min_benign)
     quantiles = _check_level(level)
     _check_scored(scored)
     if isinstance(features, str):

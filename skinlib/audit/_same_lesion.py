@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.checks import check_whole_number
 from skinlib._shared.files import bounded_map
 from skinlib.audit._local_features import N_FEATURES, WORK_SIZE, LocalFeatures, Match, image_local_features, match_pair
 
@@ -272,6 +273,44 @@ def _closing_pairs(i: np.ndarray, j: np.ndarray, checked: set, max_group: int = 
     return (np.array([p[0] for p in new], np.int64), np.array([p[1] for p in new], np.int64))
 
 
+def _accepted(i: np.ndarray, j: np.ndarray, matches: list[Match], *, groups_a, groups_b, min_spread: float,
+              min_inliers: int, min_inliers_metadata: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which verified pairs are the same lesion, and which of them agree on age, sex and site.
+
+    A pair is accepted when its inliers spread over ``min_spread`` pixels at a plausible scale
+    (:data:`SCALE_RANGE`) and number ``min_inliers``, or ``min_inliers_metadata`` when both images
+    sit in one known metadata group.
+    """
+    agree = (np.zeros(len(i), bool) if groups_a is None
+             else (groups_a[i] >= 0) & (groups_a[i] == groups_b[j]))
+    inliers = np.array([m.inliers for m in matches], np.int64)
+    spread = np.array([m.spread for m in matches], float) >= min_spread
+    scale = np.array([m.scale for m in matches], float)
+    spread &= (scale >= SCALE_RANGE[0]) & (scale <= SCALE_RANGE[1])  # NaN: no transform, False
+    return spread & ((inliers >= min_inliers) | (agree & (inliers >= min_inliers_metadata))), agree
+
+
+def _pair_table(fa: LocalFeatures, fb: LocalFeatures, i: np.ndarray, j: np.ndarray, matches: list[Match],
+                ok: np.ndarray, agree: np.ndarray, votes: dict) -> pd.DataFrame:
+    """The accepted pairs as :func:`find_same_lesion` returns them, most inliers first."""
+    n_a, n_b = np.diff(fa.offsets), np.diff(fb.offsets)
+    rows = []
+    for k in np.flatnonzero(ok):
+        m, x, y = matches[k], int(i[k]), int(j[k])
+        evidence = f"{m.inliers} of {m.matches} matches fit a turn of {m.rotation:.0f} deg at scale {m.scale:.2f}"
+        if agree[k]:
+            evidence += "; age, sex and site agree"
+        rows.append((fa.paths[x], fb.paths[y], min(1.0, m.inliers / max(1, min(n_a[x], n_b[y]))), m.inliers,
+                     votes.get((x, y), 0), m.rotation, m.scale, m.spread, bool(agree[k]), evidence))
+    pairs = pd.DataFrame(rows, columns=["path_a", "path_b", "similarity", "inliers", "votes", "rotation", "scale",
+                                        "spread", "metadata_agree", "evidence"])
+    pairs.insert(3, "kind", "same lesion")
+    pairs = pairs.astype({"path_a": str, "path_b": str, "similarity": float, "kind": str, "inliers": np.int64,
+                          "votes": np.int64, "metadata_agree": bool, "evidence": str})
+    pairs = pairs.sort_values(["inliers", "path_a", "path_b"], ascending=[False, True, True], kind="stable")
+    return pairs.reset_index(drop=True)
+
+
 def find_same_lesion(
     df: pd.DataFrame,
     other: pd.DataFrame | None = None,
@@ -344,8 +383,7 @@ def find_same_lesion(
             raise ValueError(f"{name} lacks a 'path' column; expected a table from load_dataset")
     for name, value in (("min_inliers", min_inliers), ("min_inliers_metadata", min_inliers_metadata),
                         ("candidates", candidates), ("size", size), ("n_features", n_features)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        check_whole_number(name, value, minimum=1)
     min_inliers_metadata = min(min_inliers_metadata, min_inliers)  # agreement never raises the bar
     workers = max(1, workers or os.cpu_count() or 1)
     common = dict(size=size, n_features=n_features, cache_dir=cache_dir, workers=workers, progress=progress)
@@ -365,44 +403,19 @@ def find_same_lesion(
     cands = cands[cands["votes"] >= MIN_VOTES]
     i, j = cands["i"].to_numpy(), cands["j"].to_numpy()
     matches = _verify(fa, b, i, j, workers, seed, progress, "verify pairs")
-
-    def accepted(ii, jj, ms):
-        # Age, sex and site agree: both images in one known group.
-        agree = (np.zeros(len(ii), bool) if groups_a is None
-                 else (groups_a[ii] >= 0) & (groups_a[ii] == groups_b[jj]))
-        inl = np.array([m.inliers for m in ms], np.int64)
-        spread = np.array([m.spread for m in ms], float) >= min_spread
-        scale = np.array([m.scale for m in ms], float)
-        spread &= (scale >= SCALE_RANGE[0]) & (scale <= SCALE_RANGE[1])  # NaN: no transform, False
-        return spread & ((inl >= min_inliers) | (agree & (inl >= min_inliers_metadata))), agree
-
-    ok, agree = accepted(i, j, matches)
+    rule = dict(groups_a=groups_a, groups_b=groups_b, min_spread=min_spread, min_inliers=min_inliers,
+                min_inliers_metadata=min_inliers_metadata)
+    ok, agree = _accepted(i, j, matches, **rule)
     if other is None and ok.any():  # close the groups: A-B and B-C verified, check A-C
         ci, cj = _closing_pairs(i[ok], j[ok], set(zip(i.tolist(), j.tolist())))
         if len(ci):
             more = _verify(fa, b, ci, cj, workers, seed, progress, "verify groups")
-            more_ok, more_agree = accepted(ci, cj, more)
+            more_ok, more_agree = _accepted(ci, cj, more, **rule)
             i, j = np.r_[i, ci], np.r_[j, cj]
             matches, ok, agree = matches + more, np.r_[ok, more_ok], np.r_[agree, more_agree]
 
     clock.append(time.perf_counter())
-    keep = np.flatnonzero(ok)
-    n_a, n_b = np.diff(fa.offsets), np.diff(b.offsets)
-    rows = []
-    for k in keep:
-        m, x, y = matches[k], int(i[k]), int(j[k])
-        evidence = f"{m.inliers} of {m.matches} matches fit a turn of {m.rotation:.0f} deg at scale {m.scale:.2f}"
-        if agree[k]:
-            evidence += "; age, sex and site agree"
-        rows.append((fa.paths[x], b.paths[y], min(1.0, m.inliers / max(1, min(n_a[x], n_b[y]))), m.inliers,
-                     votes.get((x, y), 0), m.rotation, m.scale, m.spread, bool(agree[k]), evidence))
-    pairs = pd.DataFrame(rows, columns=["path_a", "path_b", "similarity", "inliers", "votes", "rotation", "scale",
-                                        "spread", "metadata_agree", "evidence"])
-    pairs.insert(3, "kind", "same lesion")
-    pairs = pairs.astype({"path_a": str, "path_b": str, "similarity": float, "kind": str, "inliers": np.int64,
-                          "votes": np.int64, "metadata_agree": bool, "evidence": str})
-    pairs = pairs.sort_values(["inliers", "path_a", "path_b"], ascending=[False, True, True], kind="stable")
-    pairs = pairs.reset_index(drop=True)
+    pairs = _pair_table(fa, b, i, j, matches, ok, agree, votes)
     skipped = fa.skipped + ([] if fb is None else fb.skipped)
     pairs.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
     pairs.attrs["seconds"] = dict(zip(("features", "candidates", "verification"), np.diff(clock).tolist()))

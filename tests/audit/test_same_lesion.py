@@ -29,7 +29,7 @@ def lesions(tmp_path_factory):
     rng = np.random.default_rng(7)
     rows, planted = [], []
     for i in range(24):
-        img = cv2.resize(skinlib.data._sample.draw_lesion_image(rng, bool(i % 3 == 0)), (200, 150))
+        img = cv2.resize(skinlib.data.draw_lesion_image(rng, bool(i % 3 == 0)), (200, 150))
         path = root / f"lesion_{i:02d}.jpg"
         cv2.imwrite(str(path), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
         rows.append({"path": str(path), "label": int(i % 3 == 0), "age": 40 + i, "sex": "male", "site": "back"})
@@ -129,8 +129,8 @@ def test_bad_arguments_name_the_value(lesions):
 
 def test_match_pair_recovers_a_known_turn_and_rejects_an_unrelated_image():
     rng = np.random.default_rng(3)
-    img = cv2.resize(skinlib.data._sample.draw_lesion_image(rng, True), (200, 150))
-    other = cv2.resize(skinlib.data._sample.draw_lesion_image(rng, True), (200, 150))
+    img = cv2.resize(skinlib.data.draw_lesion_image(rng, True), (200, 150))
+    other = cv2.resize(skinlib.data.draw_lesion_image(rng, True), (200, 150))
     turned = _photo_again(img, angle=40, zoom=1.2, shift=(0, 0), gain=1.1)
     m = match_pair(*local_features(img), *local_features(turned))
     assert m.inliers >= 3 * MIN_INLIERS

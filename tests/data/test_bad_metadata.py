@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import skinlib
+import skinlib.data._reading
 from skinlib import DatasetError, Preprocess, load_dataset
 from skinlib.data import patient_metadata
 

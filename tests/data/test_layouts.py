@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import skinlib
+import skinlib.data._dermamnist
 from skinlib import DatasetError, check_metadata_columns, load_dataset, skipped_files, split_dataset
 from skinlib.data import image_folder, materialise
 from skinlib.data import patient_metadata

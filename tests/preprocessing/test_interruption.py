@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 import skinlib
+import skinlib._shared.files
 import skinlib.preprocessing._pipeline as pp
 from skinlib import Preprocess, preprocess_dataset
 
