@@ -52,7 +52,23 @@ SAMPLE_VERSION = 4
 
 
 def sample_dir(create: bool = True) -> Path:
-    """The built-in synthetic sample dataset, generated on first use (git-ignored)."""
+    """The built-in synthetic sample dataset, generated on first use (git-ignored).
+
+    Parameters
+    ----------
+    create : bool
+        Write the sample (:func:`skinlib.data.make_sample`: ``SAMPLE_SIZE`` images,
+        seed ``SAMPLE_SEED``) when its folder does not exist yet (default ``True``);
+        ``False`` only gives the path. A folder another process made meanwhile is
+        kept as it is.
+
+    Returns
+    -------
+    pathlib.Path
+        ``data/sample-v<SAMPLE_VERSION>-n<SAMPLE_SIZE>-seed<SAMPLE_SEED>`` under
+        :func:`project_dir` (``data/sample-v4-n200-seed0``), an ISIC 2020 layout folder;
+        it may not exist when ``create`` is false.
+    """
     from skinlib.data import make_sample
 
     path = project_dir() / "data" / f"sample-v{SAMPLE_VERSION}-n{SAMPLE_SIZE}-seed{SAMPLE_SEED}"
@@ -76,7 +92,49 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Settings of one run. Build it with :meth:`from_env`; change it with ``dataclasses.replace``."""
+    """Settings of one run. Build it with :meth:`from_env`; change it with ``dataclasses.replace``.
+
+    A frozen dataclass: the fields below are its constructor's parameters and its
+    attributes. The defaults given here are the dataclass's; :meth:`from_env` fills
+    ``data``, ``run_dir``, ``seed``, the epochs and ``profile`` from the ``SKINLIB_*``
+    environment variables first.
+
+    Parameters
+    ----------
+    data : pathlib.Path
+        The dataset folder the notebooks load (:meth:`from_env`: ``SKINLIB_DATA``, else
+        the built-in sample, :func:`sample_dir`).
+    run_dir : pathlib.Path
+        The output folder: the prepared table, caches, run folders and figures
+        (:meth:`from_env`: ``SKINLIB_RUN``, else ``runs/<name>`` in the project, where
+        ``<name>`` is ``sample`` or the dataset folder's name, plus ``-quick`` for the
+        quick profile).
+    seed : int
+        Seed of the split, the weights and the augmentation (default 0;
+        ``SKINLIB_SEED``).
+    epochs_v1 : int
+        Epochs of run 1 (default ``RECIPES["v1"]["epochs"]``, 10, as published;
+        ``SKINLIB_EPOCHS_V1``, 3 in the quick profile).
+    batch_v1 : int
+        Batch size of run 1 (default ``RECIPES["v1"]["batch_size"]``, 128).
+    epochs_v2 : int
+        Epochs of run 2 (default ``RECIPES["v2"]["epochs"]``, 100, as published;
+        ``SKINLIB_EPOCHS_V2``, 5 in the quick profile).
+    batch_v2 : int
+        Batch size of run 2 (default ``RECIPES["v2"]["batch_size"]``, 32).
+    epochs_v3 : int
+        Epochs of run 3 (default ``RECIPES["v3"]["epochs"]``, 25; ``SKINLIB_EPOCHS_V3``,
+        2 in the quick profile).
+    test_size : float
+        Share of the images in the test fold, for :func:`skinlib.split_dataset`
+        (default 0.2).
+    val_size : float
+        Share of the images in the validation fold, for :func:`skinlib.split_dataset`
+        (default 0.1).
+    profile : {"full", "quick"}
+        ``"quick"``: few epochs, for CI and a first look (default ``"full"``;
+        ``SKINLIB_PROFILE``).
+    """
 
     data: Path
     run_dir: Path
@@ -92,7 +150,24 @@ class RunConfig:
 
     @classmethod
     def from_env(cls, **overrides) -> "RunConfig":
-        """Defaults, then ``SKINLIB_*`` environment variables, then ``overrides``."""
+        """Defaults, then ``SKINLIB_*`` environment variables, then ``overrides``.
+
+        Parameters
+        ----------
+        **overrides
+            Field values that replace the defaults and the environment's, e.g.
+            ``seed=1`` or ``data=Path("data/ham10000")``.
+
+        Returns
+        -------
+        RunConfig
+
+        Raises
+        ------
+        ValueError
+            When ``SKINLIB_PROFILE`` is neither ``full`` nor ``quick``, or a
+            ``SKINLIB_SEED`` or ``SKINLIB_EPOCHS_*`` value is not a whole number.
+        """
         profile = os.environ.get("SKINLIB_PROFILE", "full").strip() or "full"
         if profile not in ("full", "quick"):
             raise ValueError(f"SKINLIB_PROFILE={profile!r}: expected 'full' or 'quick'")
@@ -115,7 +190,14 @@ class RunConfig:
         return cls(**values)
 
     def describe(self) -> str:
-        """The settings in a few lines; paths inside the project are shown relative to it."""
+        """The settings in a few lines; paths inside the project are shown relative to it.
+
+        Returns
+        -------
+        str
+            Three lines: the dataset, the run folder, then the profile, seed, epochs
+            and batch sizes.
+        """
 
         def show(path: Path) -> str:
             try:
@@ -130,7 +212,24 @@ class RunConfig:
     # -- hand-over between notebooks: files in the run folder
 
     def save_prepared(self, df: "pd.DataFrame", config: "Preprocess", duplicates: "pd.DataFrame | None" = None) -> None:
-        """Store the split table, the chosen preprocessing and the duplicate pairs (``duplicates.csv``)."""
+        """Store the split table, the chosen preprocessing and the duplicate pairs (``duplicates.csv``).
+
+        Each file is written whole or not at all, in ``run_dir`` (created if needed):
+        ``dataset.csv`` (the table, without its index), ``preprocess.json`` (the
+        pipeline, the table's ``attrs["root"]``, else ``data``, and its
+        ``attrs["layout"]``) and, when given, ``duplicates.csv``.
+        :meth:`load_prepared` reads them back.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The split table (with its ``fold`` column, :func:`skinlib.split_dataset`).
+        config : Preprocess
+            The chosen preprocessing.
+        duplicates : pandas.DataFrame, optional
+            The duplicate pairs (:func:`skinlib.find_duplicates`); none are written
+            without them.
+        """
         from skinlib._shared.files import atomic_write
 
         meta = {"preprocess": config.to_dict(), "dataset": df.attrs.get("root", str(self.data)),
@@ -144,6 +243,19 @@ class RunConfig:
         """The split table and preprocessing saved by ``01_preprocess``.
 
         Raises FileNotFoundError saying which notebook to run first when missing.
+
+        Returns
+        -------
+        (pandas.DataFrame, Preprocess)
+            ``dataset.csv`` as saved by :meth:`save_prepared` (``group`` and
+            ``source_split`` read as strings, empty cells read as ``""``, not NaN; ``attrs`` holds
+            ``root`` and ``layout``) and the :class:`~skinlib.Preprocess` of
+            ``preprocess.json``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``dataset.csv`` or ``preprocess.json`` is not in ``run_dir``.
         """
         import pandas as pd
 
@@ -162,11 +274,30 @@ class RunConfig:
 
     @property
     def cache_dir(self) -> Path:
-        """Where the notebooks cache preprocessed arrays and duplicate signatures."""
+        """Where the notebooks cache preprocessed arrays and duplicate signatures: ``run_dir / "cache"``."""
         return self.run_dir / "cache"
 
     def run(self, name: str, made_by: str) -> Path:
-        """The folder of the trained run ``name``; FileNotFoundError naming ``made_by`` if absent."""
+        """The folder of the trained run ``name``; FileNotFoundError naming ``made_by`` if absent.
+
+        Parameters
+        ----------
+        name : str
+            The run's folder inside ``run_dir``, e.g. ``"v2"``.
+        made_by : str
+            The notebook that trains it, without ``.ipynb`` (e.g. ``"03_train_v2"``),
+            named in the error.
+
+        Returns
+        -------
+        pathlib.Path
+            ``run_dir / name``.
+
+        Raises
+        ------
+        FileNotFoundError
+            When that folder is not a complete run (:attr:`skinlib.runs.Run.complete`).
+        """
         from skinlib.runs import Run
 
         path = self.run_dir / name
@@ -179,6 +310,17 @@ class RunConfig:
 
         Runs the comparison needs raise FileNotFoundError naming the notebook that makes
         them when missing; the others (run 3) are left out when not trained.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+            The comparison's name of each run (``"v1 corrected"``, ``"v3 + metadata"``...)
+            and its folder, in the order of :data:`NOTEBOOK_RUNS`.
+
+        Raises
+        ------
+        FileNotFoundError
+            When a run the comparison needs is not complete (:meth:`run`).
         """
         from skinlib.runs import Run
 

@@ -91,6 +91,22 @@ def dataset_fingerprint(rows: pd.DataFrame) -> str:
 def fold_dir(cv_dir: str | os.PathLike, k: int) -> Path:
     """The run folder of fold ``k`` (from 1) inside a cross-validation folder.
 
+    Only builds the path: nothing is read or created.
+
+    Parameters
+    ----------
+    cv_dir : str or path-like
+        The cross-validation folder (``cross_validate(run_dir=...)``).
+    k : int
+        The fold, from 1.
+
+    Returns
+    -------
+    pathlib.Path
+        ``cv_dir / "fold<k>"``.
+
+    Examples
+    --------
     >>> fold_dir("runs/cv", 2).as_posix()
     'runs/cv/fold2'
     """
@@ -222,7 +238,18 @@ class Run:
         return all((self.path / name).is_file() for name in RUN_FILES)
 
     def require(self, *names: str) -> None:
-        """Raise :class:`RunFolderError` unless the folder exists and holds ``names``."""
+        """Raise :class:`RunFolderError` unless the folder exists and holds ``names``.
+
+        Parameters
+        ----------
+        *names : str
+            File names inside the run folder, such as ``"model.keras"``.
+
+        Raises
+        ------
+        RunFolderError
+            When the folder does not exist or one of ``names`` is not a file in it.
+        """
         if not self.path.is_dir():
             raise RunFolderError(f"{self.path}: not a run folder (it does not exist)")
         for name in names:
@@ -231,12 +258,29 @@ class Run:
                     f"{self.path}: not a complete run folder, {name} is missing (was training interrupted?)")
 
     def stamp(self) -> tuple[str, ...]:
-        """The resolved folder and :func:`skinlib._shared.files.file_stamp` of its model and config:
-        a key that changes whenever the run is retrained or recalibrated (for caches of loaded runs)."""
+        """The resolved folder and :func:`skinlib._shared.files.file_stamp` of its model and config.
+
+        Returns
+        -------
+        tuple of str
+            A key that changes whenever the run is retrained or recalibrated (for caches
+            of loaded runs).
+        """
         return (str(self.path.resolve()), *(file_stamp(self.path / name) for name in ("model.keras", "config.json")))
 
     def read_config(self) -> tuple[dict[str, Any], Preprocess]:
-        """``config.json``, checked (:func:`check_config`), and its :class:`Preprocess`."""
+        """``config.json``, checked (:func:`check_config`), and its :class:`Preprocess`.
+
+        Returns
+        -------
+        (dict, Preprocess)
+            The parsed config and the pipeline of its ``preprocess`` entry.
+
+        Raises
+        ------
+        RunFolderError
+            When ``config.json`` is missing, cannot be read or parsed, or is not valid.
+        """
         self.require("config.json")
         where = self.path / "config.json"
         try:
@@ -266,7 +310,20 @@ class Run:
         Parameters
         ----------
         fold : str, optional
-            ``"train"``, ``"val"`` or ``"test"``: only that fold's rows.
+            ``"train"``, ``"val"`` or ``"test"``: only that fold's rows (default: all rows).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of the file as written (:data:`PREDICTION_COLUMNS`: ``path``,
+            ``fold``, ``label``, ``probability`` and ``probability_uncalibrated``), one
+            row per image.
+
+        Raises
+        ------
+        RunFolderError
+            When the file is missing, cannot be read, or lacks ``path``, ``fold``,
+            ``label`` or ``probability``.
         """
         self.require("predictions.csv")
         where = self.path / "predictions.csv"
@@ -280,18 +337,55 @@ class Run:
         return table if fold is None else table[table["fold"] == fold]
 
     def history(self) -> pd.DataFrame:
-        """``history.csv``: one row per epoch."""
+        """``history.csv``: one row per epoch.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``epoch`` (from 1), then what Keras logged at each epoch's end: for the
+            built models ``accuracy``, ``auc``, ``loss``, their ``val_`` counterparts when
+            there was a validation fold, and ``learning_rate``.
+
+        Raises
+        ------
+        RunFolderError
+            When ``history.csv`` is missing.
+        """
         self.require("history.csv")
         return pd.read_csv(self.path / "history.csv")
 
     def load(self) -> tuple["keras.Model", dict[str, Any], Preprocess]:
-        """The model, the config and the :class:`Preprocess`: what prediction needs (:func:`load_run`)."""
+        """The model, the config and the :class:`Preprocess`: what prediction needs (:func:`load_run`).
+
+        Returns
+        -------
+        (keras.Model, dict, Preprocess)
+            As :meth:`load_model` and :meth:`read_config` give them.
+
+        Raises
+        ------
+        RunFolderError
+            When ``model.keras`` or ``config.json`` is missing or not valid.
+        """
         self.require("model.keras", "config.json")
         config, preprocess = self.read_config()
         return self.load_model(), config, preprocess
 
     def load_model(self) -> "keras.Model":
-        """The trained model, checked against the run's preprocessing (its input shape)."""
+        """The trained model, checked against the run's preprocessing (its input shape).
+
+        Returns
+        -------
+        keras.Model
+            ``model.keras``, loaded.
+
+        Raises
+        ------
+        RunFolderError
+            When ``model.keras`` or ``config.json`` is missing or not valid, the model
+            cannot be loaded, or its image input's shape differs from the output shape of
+            the config's preprocessing.
+        """
         self.require("model.keras", "config.json")
         preprocess = self.preprocess
         from skinlib._shared.tensorflow import import_keras
@@ -318,6 +412,13 @@ def load_run(run_dir: str | os.PathLike) -> tuple["keras.Model", dict[str, Any],
     run_dir : str or path-like
         The run folder, or the ``model.keras`` inside it.
 
+    Returns
+    -------
+    (keras.Model, dict, Preprocess)
+        The trained model (its input shape checked against the preprocessing), the
+        checked ``config.json`` (:func:`check_config`) and the pipeline the run's images
+        went through.
+
     Raises
     ------
     RunFolderError
@@ -331,7 +432,26 @@ def load_run(run_dir: str | os.PathLike) -> tuple["keras.Model", dict[str, Any],
 
 
 def load_predictions(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """The ``predictions.csv`` of a run folder: path, fold, label, probability (:meth:`Run.predictions`)."""
+    """The ``predictions.csv`` of a run folder: path, fold, label, probability (:meth:`Run.predictions`).
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        The run folder, or the ``model.keras`` inside it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per image of the run, every fold: ``path``, ``fold`` (``train``,
+        ``val``, ``test``), ``label`` (0 benign, 1 malignant), ``probability``
+        (calibrated) and ``probability_uncalibrated`` (:data:`PREDICTION_COLUMNS`).
+
+    Raises
+    ------
+    RunFolderError
+        When the file is missing, cannot be read, or lacks ``path``, ``fold``,
+        ``label`` or ``probability``.
+    """
     return Run(run_dir).predictions()
 
 
@@ -530,6 +650,29 @@ def rewrite_run(run: Run | str | os.PathLike, *, predictions: pd.DataFrame | Non
     system allows, else copies) and the new tables, then swapped in as
     :func:`write_run` does: a crash leaves the old run or the new one, never a
     ``predictions.csv`` that disagrees with its ``config.json``.
+
+    Parameters
+    ----------
+    run : Run, str or path-like
+        A complete run folder (every file of :data:`RUN_FILES`).
+    predictions : pandas.DataFrame, optional
+        The new ``predictions.csv``: its :data:`PREDICTION_COLUMNS` are written, in that
+        order (default: the file is kept).
+    config : dict, optional
+        The new ``config.json``, checked with :func:`check_config` first (default: the
+        file is kept).
+
+    Returns
+    -------
+    Run
+        The same run folder, now holding the new files.
+
+    Raises
+    ------
+    RunFolderError
+        When ``run`` is not a complete run folder, or ``config`` is not valid.
+    ValueError
+        When ``predictions`` lacks one of :data:`PREDICTION_COLUMNS`.
     """
     run = run if isinstance(run, Run) else Run(run)
     run.require(*RUN_FILES)

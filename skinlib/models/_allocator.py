@@ -37,6 +37,32 @@ def keep_freed_memory(*, mmap_threshold: int = 1 << 30, trim_threshold: int = 1 
     applied, ``False`` where they do not apply (not Linux with glibc, or
     ``SKINLIB_KEEP_FREED_MEMORY=0``). Calling it again is harmless.
 
+    Parameters
+    ----------
+    mmap_threshold : int
+        Bytes from which a block gets its own ``mmap`` (``M_MMAP_THRESHOLD``; default
+        ``1 << 30``, 1 GiB).
+    trim_threshold : int
+        Free bytes at the top of the heap before it is trimmed (``M_TRIM_THRESHOLD``;
+        default ``1 << 30``, 1 GiB).
+    top_pad : int
+        Extra bytes the heap grows by (``M_TOP_PAD``; default ``64 << 20``, 64 MiB).
+
+    Returns
+    -------
+    bool
+        ``True`` if ``mallopt`` accepted all three settings; ``False`` if it refused one,
+        if the C library has no ``mallopt``, off Linux, or with
+        ``SKINLIB_KEEP_FREED_MEMORY=0``.
+
+    Raises
+    ------
+    ValueError
+        When a setting is not a whole number from 0 to 2**31 - 1 (checked on Linux only,
+        unless ``SKINLIB_KEEP_FREED_MEMORY=0``).
+
+    Examples
+    --------
     >>> keep_freed_memory() in (True, False)
     True
     """

@@ -22,6 +22,20 @@ def build_v1(input_shape: tuple[int, int, int] = (28, 28, 1)) -> keras.Model:
 
     196,301 parameters at 28x28x1, as published.
 
+    Parameters
+    ----------
+    input_shape : tuple of int
+        The image input ``(height, width, channels)`` (default ``(28, 28, 1)``, as
+        published).
+
+    Returns
+    -------
+    keras.Sequential
+        The model named ``"v1"``, not compiled (:func:`build_model` compiles it): one
+        sigmoid output, the probability of "malignant".
+
+    Examples
+    --------
     >>> build_v1().count_params()
     196301
     """
@@ -44,6 +58,20 @@ def build_v2(input_shape: tuple[int, int, int] = (28, 28, 1)) -> keras.Model:
 
     27,521 parameters at 28x28x1, as published.
 
+    Parameters
+    ----------
+    input_shape : tuple of int
+        The image input ``(height, width, channels)`` (default ``(28, 28, 1)``, as
+        published).
+
+    Returns
+    -------
+    keras.Sequential
+        The model named ``"v2"``, not compiled (:func:`build_model` compiles it): one
+        sigmoid output, the probability of "malignant".
+
+    Examples
+    --------
     >>> build_v2().count_params()
     27521
     """
@@ -102,6 +130,35 @@ def build_v3(
 
     The last convolution stage is named ``stage3_out``: Grad-CAM looks there.
 
+    Parameters
+    ----------
+    input_shape : tuple of int
+        The image input ``(height, width, channels)`` (default ``(64, 64, 3)``); height
+        and width must be at least 16 pixels.
+    width : int
+        Filters of the stem and the first stage; the second and third stages have 2 x
+        and 4 x as many (default 32).
+    metadata_features : int
+        Length of the metadata vector, the second input named ``metadata``
+        (:func:`skinlib.models._metadata.n_features`); 0, the default, makes an
+        image-only model.
+    dropout : float
+        Dropout rate before the output (default 0.3).
+
+    Returns
+    -------
+    keras.Model
+        The functional model named ``"v3"``, not compiled (:func:`build_model` compiles
+        it): input ``image`` (and ``metadata``), output ``probability`` (a sigmoid of the
+        ``logit`` layer), the probability of "malignant".
+
+    Raises
+    ------
+    ValueError
+        When ``input_shape`` is smaller than 16x16 pixels.
+
+    Examples
+    --------
     >>> build_v3().count_params()
     309985
     >>> [tuple(i.shape) for i in build_v3(metadata_features=5).inputs]
@@ -149,6 +206,41 @@ def build_model(
     (which accuracy hides: a model that always says "benign" has high accuracy and
     an AUC of 0.5).
 
+    Parameters
+    ----------
+    name : {"v1", "v2", "v3"}
+        The model (:data:`MODELS`).
+    input_shape : tuple of int, optional
+        The image input ``(height, width, channels)``; default ``(28, 28, 1)`` for v1
+        and v2, ``(64, 64, 3)`` for v3.
+    learning_rate : float or keras.optimizers.schedules.LearningRateSchedule
+        The optimizer's learning rate, a number or a schedule (default 1e-3).
+    compile : bool
+        Compile the model (default ``True``): the optimizer, binary cross-entropy and
+        the metrics ``accuracy`` and ``auc``. ``False`` returns it uncompiled (the
+        ``optimizer`` is still checked).
+    optimizer : {"adam", "adamw"}
+        Adam, or AdamW with decoupled ``weight_decay`` (default ``"adam"``).
+    weight_decay : float
+        AdamW's weight decay (default 1e-4); unused with Adam.
+    metadata_features : int
+        v3 only: length of the metadata input (default 0: none).
+    **options
+        v3 only: go to :func:`build_v3` (``width``, ``dropout``).
+
+    Returns
+    -------
+    keras.Model
+        The model, named after ``name``, compiled unless ``compile=False``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``name`` or ``optimizer``, or ``metadata_features`` or
+        ``options`` given for v1 or v2.
+
+    Examples
+    --------
     >>> build_model("v2").loss
     'binary_crossentropy'
     """

@@ -46,6 +46,34 @@ def assign_folds(
     copy of an image is split across folds, and each fold keeps about the dataset's share
     of malignant images. The same seed and data give the same folds.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with ``label`` and ``group`` columns (:func:`skinlib.load_dataset`).
+    folds : int
+        Number of folds, a whole number of at least 2 and at most the number of
+        (merged) groups (default 5).
+    seed : int
+        Seeds the shuffling of the groups (default 0).
+    duplicates : pandas.DataFrame, optional
+        Pairs of images (``path_a``, ``path_b``: :func:`skinlib.find_duplicates`,
+        :func:`skinlib.find_same_lesion`) whose groups are joined first; default: the
+        ``group`` column as it is.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, one entry per row of ``df`` in its order: the row's test fold, 1 to
+        ``folds``.
+
+    Raises
+    ------
+    ValueError
+        When ``folds`` is not a whole number of at least 2, ``df`` lacks ``label`` or
+        ``group``, or there are fewer groups than folds.
+
+    Examples
+    --------
     >>> fold = assign_folds(df, folds=5, seed=0)  # doctest: +SKIP
     >>> np.bincount(fold)[1:]  # images per fold  # doctest: +SKIP
     """
@@ -145,6 +173,71 @@ def cross_validate(
     test images, then the rows ``mean`` and ``sd`` (standard deviation over the folds);
     ``attrs["summary"]`` says it in one line.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The dataset table (:func:`skinlib.load_dataset`): ``path``, ``label`` and
+        ``group`` columns, plus the metadata columns a ``metadata=`` training needs.
+    preprocess : Preprocess, optional
+        The images' pipeline (default ``Preprocess.for_model(model)``).
+    model : str
+        A model name, ``"v1"``, ``"v2"`` (the default) or ``"v3"``: each fold builds its
+        own.
+    folds : int
+        Number of grouped folds (:func:`assign_folds`; default 5).
+    seed : int
+        Seeds the folds, each fold's validation split (``seed + k`` for fold ``k``) and
+        the training (default 0).
+    duplicates : pandas.DataFrame, optional
+        Pairs of images (``path_a``, ``path_b``) whose groups are joined, for the folds
+        and the validation splits alike.
+    val_size : float
+        Share of the other folds' images (grouped, via :func:`skinlib.split_dataset`)
+        that validate each fold's model, in [0, 1) (default 0.1); 0: no validation
+        images, all of them train.
+    run_dir : str or path-like, optional
+        Keep the runs: ``run_dir/fold<k>`` (:func:`skinlib.runs.fold_dir`), ``folds.csv``
+        (``path``, ``label``, ``test_fold``) and the table as ``cross_validation.csv``
+        (``cross_validation_folds-<k>-...csv`` with ``only_folds``). Default: a
+        temporary folder, deleted at the end.
+    cache_dir : str or path-like, optional
+        Caches the preprocessed images (:func:`skinlib.preprocess_dataset`).
+    progress : bool
+        Show progress bars for the preprocessing and the folds (default ``True``).
+    only_folds : list of int, optional
+        Run only these folds (1 to ``folds``) of the same split (default: all).
+    exclude_from_training : pandas.Series or list of str, optional
+        Paths of images of ``df`` to leave out of every fold's training and validation
+        images (matched on the resolved path); they are still tested in their fold.
+    **train_kwargs
+        Go to :func:`skinlib.train` (``epochs``, ``batch_size``, ``early_stopping``,
+        ``faithful``...); not ``run_dir``, ``overwrite`` or ``progress``, which this
+        function sets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``fold``: one row per fold run (``"1"``, ``"2"``...), then ``mean``
+        and ``sd``; the columns :data:`FOLD_METRICS` (``n_train``, ``n_val``,
+        ``n_test``, ``n_malignant``, ``roc_auc``, ``average_precision``,
+        ``balanced_accuracy``, ``sensitivity``, ``specificity``, ``threshold``,
+        ``epochs_run``), as floats, of each fold's test images. ``attrs["summary"]``
+        gives the mean and sd of the test ROC AUC in one line.
+
+    Raises
+    ------
+    ValueError
+        When ``val_size`` is not in [0, 1), ``only_folds`` names no fold or one outside
+        1 to ``folds``, or ``exclude_from_training`` names a path that is not in ``df``.
+    TypeError
+        When ``model`` is not a name, ``train_kwargs`` holds ``run_dir``, ``overwrite``
+        or ``progress``, or ``exclude_from_training`` is one path rather than a list.
+    FoldRunMismatch
+        When a fold's complete run folder holds a run of another split, dataset, model
+        or preprocessing.
+
+    Examples
+    --------
     >>> cv = cross_validate(df, Preprocess.default(), "v2", folds=5, epochs=30)  # doctest: +SKIP
     >>> cv.loc["mean", "roc_auc"], cv.loc["sd", "roc_auc"]  # doctest: +SKIP
     """

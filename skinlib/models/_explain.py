@@ -69,12 +69,29 @@ def last_conv_layer(model: keras.Model) -> str:
     is 4-D ``(N, H, W, C)``, not counting pooling, dropout and noise layers (they
     only shrink or mask the map before them, which is finer). That is the last
     convolution, or the activation, batch normalisation or residual ``Add`` that
-    follows it, just before global pooling or flattening.
+    follows it, just before global pooling or flattening. Pooling, dropout and noise
+    layers are chosen only when the model has no other 4-D layer (the input layer
+    never is).
 
+    Parameters
+    ----------
+    model : keras.Model
+        A built model with an image input, such as v1, v2 or v3.
+
+    Returns
+    -------
+    str
+        The layer's name.
+
+    Raises
+    ------
+    ValueError
+        When the model has no 4-D layer (a dense-only model).
+
+    Examples
+    --------
     >>> last_conv_layer(build_v3())  # doctest: +SKIP
     'stage3_out'
-
-    Raises ValueError when the model has no 4-D layer (a dense-only model).
     """
     feature_maps = [layer for layer in model.layers if _output_rank(layer) == 4]
     finer = [layer for layer in feature_maps if not isinstance(layer, _PASS_THROUGH)]
@@ -222,6 +239,41 @@ def gradcam(
     ``(N, H, W)`` in [0, 1]. The map's resolution is the layer's grid: 8x8 for v3,
     28x28 for v1 (its only convolution); :func:`occlusion_map` is finer for v2.
 
+    Parameters
+    ----------
+    model : keras.Model
+        A model with one output unit, ``(N, 1)``, and an image input (and, optionally,
+        a metadata input). The logit is taken before the output layer when that layer is
+        a sigmoid ``Activation`` or ``Dense``, else from the clipped probability.
+    images : numpy.ndarray
+        Model inputs, float32 ``(N, H, W, C)`` scaled as in training
+        (:func:`skinlib.scale_pixels`); uint8 pixels are refused. ``(N, H, W)`` is
+        accepted for a one-channel model.
+    metadata : numpy.ndarray, optional
+        The encoded metadata ``(N, k)``, one row per image, for a model with a metadata
+        input (required then); ``None`` for an image-only model.
+    layer : str, optional
+        The name of a layer with a 4-D output (default :func:`last_conv_layer`).
+    batch_size : int
+        Images per backward pass, at least 1 (default 64).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)``, each map in [0, 1] (divided by its maximum; all zeros
+        without positive evidence).
+
+    Raises
+    ------
+    RuntimeError
+        When Keras does not use the TensorFlow backend.
+    ValueError
+        When ``images`` or ``metadata`` do not fit the model's inputs, ``layer`` is not
+        a layer of the model, has no 4-D output or does not affect the output, the
+        model's output is not one unit ``(N, 1)``, or ``batch_size`` is below 1.
+
+    Examples
+    --------
     >>> maps = gradcam(model, x)  # doctest: +SKIP
     >>> maps.shape, float(maps.max())  # doctest: +SKIP
     ((16, 64, 64), 1.0)
@@ -308,6 +360,43 @@ def occlusion_map(
     ``batch_size``: N x (about (H / stride)^2) forward passes, about 170 per image
     at 28x28 with the defaults. Returns float32 ``(N, H, W)``.
 
+    Parameters
+    ----------
+    model : keras.Model
+        A model whose output is the malignant probability, one value per image, with
+        an image input (and, optionally, a metadata input).
+    images : numpy.ndarray
+        Model inputs, float32 ``(N, H, W, C)`` scaled as in training
+        (:func:`skinlib.scale_pixels`); uint8 pixels are refused. ``(N, H, W)`` is
+        accepted for a one-channel model.
+    metadata : numpy.ndarray, optional
+        The encoded metadata ``(N, k)``, one row per image, for a model with a metadata
+        input (required then; held fixed while the image is covered); ``None`` for an
+        image-only model.
+    patch : int
+        Side of the square, in pixels, from 1 to the image's shorter side (default 4).
+    stride : int
+        Pixels between patch positions, at least 1 (default 2).
+    fill : float or numpy.ndarray, optional
+        The patch's value in the model's input scale: one number, or one per channel.
+        Default: each image's mean colour, per channel.
+    batch_size : int
+        Occluded copies per forward pass, at least 1 (default 256).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(N, H, W)``: per pixel, the mean drop in probability
+        ``p(image) - p(occluded image)`` over the patches that cover it.
+
+    Raises
+    ------
+    ValueError
+        When ``images`` or ``metadata`` do not fit the model's inputs, or ``patch``,
+        ``stride``, ``fill`` or ``batch_size`` is out of range.
+
+    Examples
+    --------
     >>> drops = occlusion_map(model, x, patch=4, stride=2)  # doctest: +SKIP
     >>> drops.shape  # doctest: +SKIP
     (16, 28, 28)
@@ -365,7 +454,25 @@ def occlusion_map(
 
 @dataclasses.dataclass(frozen=True)
 class Explained:
-    """What :func:`explain_run` found: a map and a probability per image file."""
+    """What :func:`explain_run` found: a map and a probability per image file.
+
+    A frozen dataclass; :func:`explain_run` makes it.
+
+    Parameters
+    ----------
+    paths : list of pathlib.Path
+        The image files, in the order given.
+    maps : numpy.ndarray
+        float32 ``(N, H, W)``, one map per file at the model input's resolution:
+        :func:`gradcam`'s (in [0, 1]) or :func:`occlusion_map`'s (drops in probability).
+    probabilities : numpy.ndarray
+        The run's malignant probability of each file (float64 ``(N,)``, with its
+        test-time augmentation and calibration, as :func:`skinlib.predict` gives).
+    method : {"gradcam", "occlusion"}
+        The method that made ``maps``.
+    preprocess : Preprocess
+        The run's pipeline, through which the files went.
+    """
 
     paths: list[Path]
     maps: np.ndarray

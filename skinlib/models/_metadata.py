@@ -56,6 +56,26 @@ def check_metadata_columns(df: pd.DataFrame, columns) -> list[str]:
     label or diagnosis (:data:`LABEL_COLUMNS`, any case), for a name given twice and
     for columns ``df`` does not have (the message lists the ones it has).
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table the columns must be in.
+    columns : str or iterable of str
+        The metadata column names; one name alone is taken as a list of one.
+
+    Returns
+    -------
+    list of str
+        ``columns``, in the order given.
+
+    Raises
+    ------
+    ValueError
+        For an empty selection, a name that is not a string, a label or diagnosis
+        column, a name given twice, or a column ``df`` lacks.
+
+    Examples
+    --------
     >>> df = pd.DataFrame({"age": [40.0], "sex": ["male"], "dx": ["mel"]})
     >>> check_metadata_columns(df, ("age", "sex"))
     ['age', 'sex']
@@ -127,6 +147,31 @@ def fit_metadata(df: pd.DataFrame, columns=METADATA_COLUMNS) -> dict:
     the columns :func:`encode_metadata` produces, in order. The columns are checked
     with :func:`check_metadata_columns`.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The rows to fit on, normally the training fold; at least one row.
+    columns : str or iterable of str
+        The metadata columns of ``df`` (default :data:`METADATA_COLUMNS`: ``age``,
+        ``sex``, ``site``); label-carrying columns are refused.
+
+    Returns
+    -------
+    dict
+        The encoding: ``"version"`` (``ENCODING_VERSION``), ``"columns"`` (as
+        checked), ``"numeric"`` (``{column: {"mean": ..., "std": ...}}``),
+        ``"categories"`` (``{column: [sorted categories as strings]}``), ``"n_rows"``
+        (``len(df)``) and ``"features"``: per numeric column ``<column>`` and
+        ``<column>_missing``, per categorical column ``<column>=<category>`` for each
+        category and ``<column>_missing``.
+
+    Raises
+    ------
+    ValueError
+        When :func:`check_metadata_columns` refuses the columns or ``df`` has no rows.
+
+    Examples
+    --------
     >>> train = pd.DataFrame({"age": [30.0, 50.0, None], "sex": ["male", "female", None]})
     >>> enc = fit_metadata(train, ["age", "sex"])
     >>> enc["features"]
@@ -181,6 +226,24 @@ def _check_encoding(encoding) -> None:
 def n_features(encoding: dict) -> int:
     """How many features :func:`encode_metadata` makes with ``encoding``.
 
+    Parameters
+    ----------
+    encoding : dict
+        An encoding from :func:`fit_metadata` (as a run's ``config.json`` stores it).
+
+    Returns
+    -------
+    int
+        ``len(encoding["features"])``: the length of a v3 model's metadata input.
+
+    Raises
+    ------
+    ValueError
+        When ``encoding`` is not such an encoding (missing keys, another version, a
+        column with neither a numeric nor a categories entry).
+
+    Examples
+    --------
     >>> n_features(fit_metadata(pd.DataFrame({"sex": ["male", "female"]}), ["sex"]))
     3
     """
@@ -206,6 +269,29 @@ def encode_metadata(df: pd.DataFrame, encoding: dict) -> np.ndarray:
     category has all its one-hot features 0). Raises ``ValueError`` if ``df`` lacks
     a column the encoding was fitted on.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any table with the encoding's ``columns`` (other columns are ignored).
+    encoding : dict
+        An encoding from :func:`fit_metadata`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(len(df), n_features(encoding))``, one row per row of ``df`` in its
+        order, the columns named by ``encoding["features"]``: a numeric column's
+        standardised value (0 where missing), else 0 or 1 (the one-hot categories and
+        the ``_missing`` features).
+
+    Raises
+    ------
+    ValueError
+        When ``encoding`` is not valid, ``df`` lacks one of its columns, or a numeric
+        column holds a value that is not a number.
+
+    Examples
+    --------
     >>> train = pd.DataFrame({"age": [30.0, 50.0], "sex": ["male", "female"]})
     >>> enc = fit_metadata(train, ["age", "sex"])
     >>> test = pd.DataFrame({"age": [60.0, None], "sex": ["female", "other"]})
@@ -239,6 +325,27 @@ def unseen_categories(df: pd.DataFrame, encoding: dict) -> dict[str, list[str]]:
     :func:`encode_metadata` encodes them as missing; this says which they are, e.g.
     ISIC 2020 ``torso`` against a HAM10000 encoding that knows ``trunk``.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any table with the encoding's ``columns``.
+    encoding : dict
+        An encoding from :func:`fit_metadata`.
+
+    Returns
+    -------
+    dict of str to list of str
+        Every categorical column of the encoding, with the sorted values (as strings)
+        of ``df`` that the fitted rows never had; an empty list when there are none.
+        Missing values are not counted.
+
+    Raises
+    ------
+    ValueError
+        When ``encoding`` is not valid or ``df`` lacks one of its columns.
+
+    Examples
+    --------
     >>> enc = fit_metadata(pd.DataFrame({"site": ["back", "trunk"]}), ["site"])
     >>> unseen_categories(pd.DataFrame({"site": ["torso", "back", None]}), enc)
     {'site': ['torso']}

@@ -38,6 +38,20 @@ def scale_pixels(x: np.ndarray, faithful: bool = False) -> np.ndarray:
     division, which maps every pixel below 255 to 0, so the network sees an
     almost blank image and can only learn the class balance.
 
+    Parameters
+    ----------
+    x : numpy.ndarray
+        uint8 pixels, of any shape (an image, or a batch ``(N, H, W, C)``).
+    faithful : bool
+        ``False`` (the default): divide by 255.0; ``True``: the original's ``x // 255``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``x``: values in [0, 1] (only 0 and 1 when ``faithful``).
+
+    Examples
+    --------
     >>> scale_pixels(np.array([0, 128, 255], np.uint8)).tolist()
     [0.0, 0.501960813999176, 1.0]
     >>> scale_pixels(np.array([0, 128, 255], np.uint8), faithful=True).tolist()
@@ -113,6 +127,36 @@ def predict_arrays(
     of each image (test-time augmentation, eight times the work). ``metadata`` is
     the encoded metadata of a two-input model. Returns float64 (N,).
 
+    Parameters
+    ----------
+    model : keras.Model
+        A model with one sigmoid output, taking images, or images and metadata.
+    x : numpy.ndarray
+        Model inputs ``(N, H, W, C)``, already scaled (:func:`scale_pixels`); fed as
+        float32.
+    metadata : numpy.ndarray, optional
+        The encoded metadata ``(N, k)``, one row per image: required for a two-input
+        model, refused for a one-input one.
+    tta : bool
+        Average over the eight flips and quarter turns (default ``False``).
+    batch_size : int
+        Images per forward pass (default 256).
+    progress : bool
+        Show a progress bar over the batches (default ``False``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)``: each image's malignant probability, uncalibrated (the mean
+        over the eight views with ``tta``). Empty for ``N = 0``.
+
+    Raises
+    ------
+    ValueError
+        When ``metadata`` is given for a one-input model or missing for a two-input one.
+
+    Examples
+    --------
     >>> predict_arrays(build_model("v2"), np.zeros((3, 28, 28, 1), np.float32)).shape  # doctest: +SKIP
     (3,)
     """
@@ -155,7 +199,25 @@ def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]
 
 
 def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
-    """The image files among ``images``: files as given, folders searched recursively (sorted)."""
+    """The image files among ``images``: files as given, folders searched recursively (sorted).
+
+    Parameters
+    ----------
+    images : iterable of str or path-like
+        Files and folders. A file is kept whatever its name; in a folder, only files with
+        an extension of :data:`skinlib.data.IMAGE_EXTENSIONS` (any case) count, and system
+        files (``Thumbs.db``, ``._x.jpg``... :func:`skinlib.data.is_system_file`) do not.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files in the order of ``images``, each folder's files sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        When an item of ``images`` does not exist.
+    """
     files: list[Path] = []
     for item in images:
         p = Path(item)
@@ -176,6 +238,32 @@ def run_metadata(config: dict[str, Any], table: pd.DataFrame | None = None,
     """The encoded metadata a run needs: ``None`` for a run trained on images alone,
     ``metadata`` when given already encoded, else ``table``'s columns encoded as in the run.
 
+    Parameters
+    ----------
+    config : dict
+        The run's config (``config.json``); its ``metadata`` entry is the encoding
+        (:func:`skinlib.models._metadata.fit_metadata`), or ``None``.
+    table : pandas.DataFrame, optional
+        One row per image, with the run's metadata columns.
+    metadata : numpy.ndarray, optional
+        Metadata already encoded, one row per image; returned as it is.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``metadata`` as given when the run has no metadata encoding or ``metadata`` is
+        given (so ``None`` for a run trained on images alone, without it); else
+        :func:`skinlib.models._metadata.encode_metadata` of ``table``, float32
+        ``(len(table), k)``.
+
+    Raises
+    ------
+    ValueError
+        When the run was trained with metadata and neither ``metadata`` nor ``table``
+        is given, or ``table`` lacks one of the run's metadata columns.
+
+    Examples
+    --------
     >>> run_metadata({"metadata": None}) is None
     True
     """
@@ -205,6 +293,37 @@ def run_probabilities(
     the run) and its temperature (fitted on the run's own setting and applied
     either way). Metadata comes encoded (``metadata``) or as a table with the
     run's metadata columns, one row per image (``metadata_table``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The run's model (:func:`skinlib.runs.load_run`).
+    config : dict
+        The run's config: ``faithful``, ``tta``, ``temperature`` and ``shift`` are used
+        (default ``False``, ``False``, 1.0 and 0.0 when absent), and ``metadata``.
+    x : numpy.ndarray
+        uint8 images ``(N, H, W, C)`` through the run's :class:`~skinlib.Preprocess`,
+        not yet scaled.
+    metadata_table : pandas.DataFrame, optional
+        The run's metadata columns, one row per image (:func:`run_metadata`).
+    metadata : numpy.ndarray, optional
+        The metadata already encoded, ``(N, k)``; used instead of ``metadata_table``.
+    tta : bool, optional
+        Test-time augmentation; ``None`` (the default) follows the run's ``tta``.
+    batch_size : int
+        Images per forward pass (default 256).
+    progress : bool
+        Show a progress bar (default ``False``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(N,)``: each image's calibrated malignant probability.
+
+    Raises
+    ------
+    ValueError
+        When the run needs metadata and none is given, or it does not fit the model.
     """
     metadata = run_metadata(config, metadata_table, metadata)
     raw = predict_arrays(model, scale_pixels(x, config.get("faithful", False)), metadata=metadata,
@@ -236,6 +355,44 @@ def predict(
     ``benign`` at the run's threshold) and ``error`` (why a file could not be read;
     its probability is then NaN).
 
+    Parameters
+    ----------
+    run : str or path-like
+        A run folder, or the ``model.keras`` inside it. A loaded run is kept (the last
+        4) while its model and config files are unchanged.
+    images : str, path-like, iterable of them, or pandas.DataFrame
+        An image file, a folder (searched recursively, :func:`image_files`), a list of
+        them, or a table with a ``path`` column (required for a run trained with
+        metadata: its metadata columns are encoded as the run stored).
+    tta : bool, optional
+        Test-time augmentation; ``None`` (the default) follows the run.
+    batch_size : int
+        Images per forward pass (default 256).
+    progress : bool, optional
+        Show progress bars; ``None`` (the default): for 200 images or more.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file, in input order: ``file`` (the path as a string),
+        ``probability`` (calibrated; NaN for a file that could not be read), ``label``
+        (``"malignant"`` when the probability is at least the run's threshold, else
+        ``"benign"``; ``""`` for an unread file) and ``error`` (``"<path>: <reason>"``,
+        else ``""``). Each unread file is also reported with a warning.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a file or folder given, or a path of the table, does not exist.
+    ValueError
+        When a table has no ``path`` column or lacks the run's metadata columns, or a
+        run trained with metadata is given files instead of a table.
+    skinlib.RunFolderError
+        When ``run`` has no valid ``model.keras`` and ``config.json``
+        (:func:`skinlib.runs.load_run`).
+
+    Examples
+    --------
     >>> predict("runs/sample/v2", "my_images/")  # doctest: +SKIP
     """
     model, config, preprocess = _cached_run(run)

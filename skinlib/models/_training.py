@@ -40,6 +40,12 @@ def set_determinism(seed: int) -> None:
     """Seed Python, NumPy and the backend, and ask TensorFlow for deterministic ops.
 
     With these, the same seed and data give the same weights on the CPU.
+
+    Parameters
+    ----------
+    seed : int
+        The seed of Python's ``random``, NumPy and the backend
+        (``keras.utils.set_random_seed``).
     """
     keras.utils.set_random_seed(seed)
     if keras.backend.backend() == "tensorflow":
