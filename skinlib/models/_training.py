@@ -364,11 +364,9 @@ def train(
         class_weight, settings["augment"] = None, False
     train_mask = (data.rows["fold"] == "train").to_numpy()
     val_mask = (data.rows["fold"] == "val").to_numpy()
-    x_train, y_train = data.x[train_mask], data.y[train_mask]
-    x_val, y_val = data.x[val_mask], data.y[val_mask]
-    if len(x_train) == 0:
+    if not train_mask.any():
         raise ValueError("the train fold is empty")
-    weights = _class_weights(class_weight, y_train)
+    weights = _class_weights(class_weight, data.y[train_mask])
     encoding = meta = None
     if metadata:
         encoding = fit_metadata(data.rows[train_mask], [metadata] if isinstance(metadata, str) else list(metadata))
@@ -381,8 +379,37 @@ def train(
 
     set_determinism(seed)
     keep_freed_memory()
-    steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
     model_name = model if isinstance(model, str) else model.name
+    model, history, keeper, fit_seconds = _fit(
+        model, settings, data.x, data.y, train_mask, val_mask, meta, weights, seed=seed, faithful=faithful,
+        early_stopping=early_stopping, progress=progress, callbacks=callbacks, model_options=model_options)
+    if run_dir is None:
+        return history
+
+    predictions, calibration = run_predictions(model, data, faithful=faithful, tta=settings["tta"],
+                                               calibrate=calibrate, metadata=meta)
+    settings.update(
+        epochs_run=len(history), seed=seed, class_weight=weights if class_weight is not None else None,
+        faithful=faithful, early_stopping=early_stopping,
+        best_epoch_found=int(keeper.best_epoch) + 1 if keeper is not None else len(history),
+        calibrate=calibrate, metadata=encoding, model_options=model_options or {},
+        fit_seconds=round(fit_seconds, 1),
+    )
+    config = _run_config(model_name, model, data, settings, calibration)
+    write_run(run_dir, model=model, history=history, predictions=predictions, config=config, overwrite=overwrite)
+    return history
+
+
+def _fit(model: str | keras.Model, settings: dict, x: np.ndarray, y: np.ndarray, train_mask: np.ndarray,
+         val_mask: np.ndarray, meta: np.ndarray | None, weights: dict[int, float], *, seed: int, faithful: bool,
+         early_stopping: int | None, progress: str | None, callbacks, model_options):
+    """Build the model and fit it on the train rows, validating on the val rows.
+
+    Returns the fitted model, its history (one row per epoch, ``epoch`` first), the best-epoch
+    keeper of the callbacks (None without one) and the seconds the fit took.
+    """
+    x_train, y_train, x_val, y_val = x[train_mask], y[train_mask], x[val_mask], y[val_mask]
+    steps_per_epoch = int(np.ceil(len(x_train) / settings["batch_size"]))
     model = _build(model, settings, x_train.shape[1:], meta.shape[1] if meta is not None else 0, steps_per_epoch,
                    model_options)
     sample_w = np.array([weights.get(int(c), 1.0) for c in y_train], dtype=np.float32)
@@ -401,20 +428,15 @@ def train(
     fit_seconds = time.perf_counter() - started
     history = pd.DataFrame(fit.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
-    if run_dir is None:
-        return history
+    return model, history, keeper, fit_seconds
 
-    predictions, calibration = run_predictions(model, data, faithful=faithful, tta=settings["tta"],
-                                               calibrate=calibrate, metadata=meta)
-    settings.update(
-        epochs_run=len(history), seed=seed, class_weight=weights if class_weight is not None else None,
-        faithful=faithful, early_stopping=early_stopping,
-        best_epoch_found=int(keeper.best_epoch) + 1 if keeper is not None else len(history),
-        calibrate=calibrate, metadata=encoding, model_options=model_options or {},
-        fit_seconds=round(fit_seconds, 1),
-    )
+
+def _run_config(model_name: str, model: keras.Model, data: PreprocessResult, settings: dict,
+                calibration: dict) -> dict[str, Any]:
+    """What a run folder's config records: the model, its input and preprocessing, the settings, the
+    calibration, the dataset (root, layout, fingerprint, fold sizes) and the versions that trained it."""
     rows = data.rows
-    config = {
+    return {
         "model": model_name,
         "parameters": int(model.count_params()),
         "input_shape": list(data.x.shape[1:]),
@@ -427,5 +449,3 @@ def train(
         "folds": {k: int(v) for k, v in rows["fold"].value_counts().sort_index().items()},
         "versions": {"keras": keras.__version__, "backend": keras.backend.backend(), "python": sys.version.split()[0]},
     }
-    write_run(run_dir, model=model, history=history, predictions=predictions, config=config, overwrite=overwrite)
-    return history
