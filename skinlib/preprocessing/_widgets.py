@@ -353,9 +353,29 @@ class PreprocessTuner:
         self.warnings: list[str] = []
         self.error: str | None = None
 
+        self.sliders = self._make_sliders()
+        self.checkboxes: dict[str, widgets.Checkbox] = {}
+        for name, _, on in self._template:
+            if name in SWITCHABLE and name not in self.checkboxes:  # the first occurrence wins
+                self.checkboxes[name] = widgets.Checkbox(value=on, description=name, indent=False,
+                                                         layout=widgets.Layout(width="140px"))
+        self.image = widgets.Image(format="png")
+        self.image.add_class("skinlib-tuner-image")
+        self.status = widgets.HTML()
+        self.status.add_class("skinlib-tuner-status")
+        self.warning = widgets.HTML()
+        self.warning.add_class("skinlib-tuner-warning")
+        self.widget = widgets.VBox([*self._control_rows(), self.image, self.status, self.warning])
+        for w in [*self.sliders.values(), *self.checkboxes.values()]:
+            w.observe(self._on_change, names="value")
+        self._sync_enabled()
+        self.update()
+
+    def _make_sliders(self) -> dict[str, widgets.ValueWidget]:
+        """One slider per entry of :data:`SLIDERS`, at the initial config's value (its step's default)."""
         present = {name: params for name, params, _ in reversed(self._template)}  # first occurrence wins
         self._initial: dict[str, Any] = {}
-        self.sliders: dict[str, widgets.ValueWidget] = {}
+        sliders: dict[str, widgets.ValueWidget] = {}
         for desc, (step, param, lo, hi) in SLIDERS.items():
             value = present[step].get(param, _defaults(step)[param])
             self._initial[desc] = value
@@ -363,7 +383,7 @@ class PreprocessTuner:
             cls = widgets.IntSlider if integral else widgets.FloatSlider
             # Widen the range rather than clamp a config's value: clamping would change
             # the pipeline before anyone touched a slider.
-            self.sliders[desc] = cls(
+            sliders[desc] = cls(
                 value=int(value) if integral else float(value),
                 min=min(lo, int(np.floor(value))),
                 max=max(hi, int(np.ceil(value))),
@@ -375,34 +395,17 @@ class PreprocessTuner:
                 style={"description_width": "initial"},
                 layout=widgets.Layout(width="260px"),
             )
-        self.checkboxes: dict[str, widgets.Checkbox] = {}
-        for name, _, on in self._template:
-            if name in SWITCHABLE and name not in self.checkboxes:
-                self.checkboxes[name] = widgets.Checkbox(
-                    value=on, description=name, indent=False, layout=widgets.Layout(width="140px")
-                )
+        return sliders
 
-        self.image = widgets.Image(format="png")
-        self.image.add_class("skinlib-tuner-image")
-        self.status = widgets.HTML()
-        self.status.add_class("skinlib-tuner-status")
-        self.warning = widgets.HTML()
-        self.warning.add_class("skinlib-tuner-warning")
+    def _control_rows(self) -> list[widgets.HBox]:
+        """The controls as shown: the steps without sliders on one row, then one row per step that has
+        sliders (its checkbox first), in pipeline order."""
+        def sliders_of(step: str) -> list[widgets.ValueWidget]:
+            return [self.sliders[d] for d, spec in SLIDERS.items() if spec[0] == step]
 
-        def row(step: str) -> widgets.HBox:
-            sliders = [self.sliders[d] for d, spec in SLIDERS.items() if spec[0] == step]
-            return widgets.HBox([self.checkboxes[step], *sliders])
-
-        controls = [
-            widgets.HBox([self.checkboxes["remove_hair"], self.checkboxes["crop_to_lesion"]]),
-            row("seed_contour"),
-            row("bilateral"),
-        ]
-        self.widget = widgets.VBox([*controls, self.image, self.status, self.warning])
-        for w in [*self.sliders.values(), *self.checkboxes.values()]:
-            w.observe(self._on_change, names="value")
-        self._sync_enabled()
-        self.update()
+        plain = [self.checkboxes[s] for s in SWITCHABLE if not sliders_of(s)]
+        return [widgets.HBox(plain), *(widgets.HBox([self.checkboxes[s], *sliders_of(s)])
+                                       for s in SWITCHABLE if sliders_of(s))]
 
     # -- the pipeline the widgets describe
 

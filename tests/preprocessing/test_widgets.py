@@ -189,3 +189,19 @@ def test_color_constancy_switch_adds_the_step_with_its_power(images):
     tuner.checkboxes["color_constancy"].value = False
     assert "color_constancy" not in tuner.config.step_names()
     assert tuner.config.color and tuner.config.size == 64
+
+
+def test_every_slider_and_checkbox_is_shown(images):
+    """Each control sits in the displayed widget, its step's sliders on the row of its checkbox."""
+    tuner = PreprocessTuner(images, Preprocess.for_model("v3"))
+
+    def descendants(widget):
+        for child in getattr(widget, "children", ()):
+            yield child
+            yield from descendants(child)
+
+    shown = {id(w) for w in descendants(tuner.widget)}
+    controls = {**tuner.sliders, **tuner.checkboxes}
+    assert {name for name, w in controls.items() if id(w) not in shown} == set()
+    power_row = next(row for row in tuner.widget.children if tuner.sliders["power"] in getattr(row, "children", ()))
+    assert tuner.checkboxes["color_constancy"] in power_row.children
