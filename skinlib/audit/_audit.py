@@ -78,15 +78,27 @@ class DatasetAudit:
     Its tables, one per entry of :data:`skinlib.audit.TABLE_FILES`, are in ``tables``; those of
     the registered checks are attributes too.
 
-    Attributes
+    Parameters
     ----------
     name : str
         The dataset's name (its folder's name unless given).
     dataset : pandas.DataFrame
         The audited :func:`skinlib.load_dataset` table.
-    tables : dict
+    tables : dict, optional
         Table name to table (None when it does not apply): those below, and those of any check
-        registered with :func:`skinlib.audit.register`.
+        registered with :func:`skinlib.audit.register`. A table of :data:`skinlib.audit.TABLE_FILES`
+        not given is None, except ``summary`` and ``unreadable``: empty tables of their columns.
+    leaked_test : list of str, optional
+        The test images :func:`skinlib.drop_leaked` would remove (empty without a ``test`` split).
+    errors : dict, optional
+        Run or cross-validation folder (as given) to its :class:`~skinlib.audit.ErrorAnalysis`.
+    notes : list of str, optional
+        What was skipped and why (a run folder has no out-of-fold predictions...).
+    settings : dict, optional
+        How :func:`audit_dataset` was called (other tables, runs, checks skipped, bootstrap...).
+
+    Attributes
+    ----------
     copies : pandas.DataFrame
         :func:`skinlib.find_duplicates`' pairs within the dataset, then against each other table,
         with an ``against`` column (``""`` within the dataset, else the other table's name).
@@ -101,8 +113,6 @@ class DatasetAudit:
         :func:`skinlib.find_label_issues` of each cross-validation folder, with a ``run`` column.
     quality : pandas.DataFrame or None
         :func:`skinlib.find_quality_issues`' table; None when not checked.
-    errors : dict
-        Run or cross-validation folder (as given) to its :class:`~skinlib.audit.ErrorAnalysis`.
     diagnoses, subgroups, operating_points : pandas.DataFrame or None
         The error analyses' tables, one after the other, with a ``run`` column.
     summary : pandas.DataFrame
@@ -110,10 +120,6 @@ class DatasetAudit:
     unreadable : pandas.DataFrame
         :data:`UNREADABLE_COLUMNS`: each file that could not be read, once, with the first
         reason given and the steps that skipped it.
-    notes : list of str
-        What was skipped and why (a run folder has no out-of-fold predictions...).
-    settings : dict
-        How :func:`audit_dataset` was called (other tables, runs, checks skipped, bootstrap...).
     """
 
     name: str
@@ -151,6 +157,11 @@ class DatasetAudit:
         index and ``attrs``. Each file is written atomically; table files of an earlier save that
         no longer apply are removed.
 
+        Parameters
+        ----------
+        folder : str or path-like
+            The folder to write into, made (with its parents) when missing.
+
         Returns
         -------
         pathlib.Path
@@ -184,6 +195,17 @@ def load_audit(folder: str | os.PathLike) -> DatasetAudit:
 
     ``skinlib.audit.write_audit_report(load_audit(folder), out)`` redraws the report without
     reading an image again but those the figures show.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder :meth:`DatasetAudit.save` wrote.
+
+    Returns
+    -------
+    DatasetAudit
+        The saved audit: its name, dataset, tables, error analyses, leaked test images, notes and
+        settings.
 
     Raises
     ------
@@ -223,9 +245,26 @@ def load_audit(folder: str | os.PathLike) -> DatasetAudit:
 def check_runs(runs: Sequence[str | os.PathLike]) -> list[str]:
     """The runs as strings, after checking each is a run or cross-validation folder with a valid config.
 
-    Raises ``FileNotFoundError`` for a missing folder and :class:`skinlib.RunFolderError` (naming the
-    file) for a folder without a valid ``config`` of a run, or of a cross-validation's first fold.
+    Parameters
+    ----------
+    runs : sequence of path-like
+        Run folders and cross-validation folders (a cross-validation's first fold is checked).
 
+    Returns
+    -------
+    list of str
+        ``runs`` as strings, as given, in order.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a folder that does not exist.
+    skinlib.RunFolderError
+        Naming the file, for a folder without a valid ``config`` of a run, or of a cross-validation's
+        first fold.
+
+    Examples
+    --------
     >>> check_runs(["/no/such/cv"])
     Traceback (most recent call last):
     ...
@@ -249,6 +288,17 @@ def summary_table(audit: DatasetAudit) -> pd.DataFrame:
     dataset), same-lesion pairs and leaking pairs count pairs, label issues count flagged images
     per cross-validation, quality issues count images per issue type, and ``unreadable`` the files
     that could not be read.
+
+    Parameters
+    ----------
+    audit : DatasetAudit
+        An audit whose tables are found (its ``summary`` is not read).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SUMMARY_COLUMNS`: ``check``, ``issue`` and ``count``, one row per check and issue kind,
+        starting with ``("images", "audited", len(audit.dataset))``.
 
     Examples
     --------

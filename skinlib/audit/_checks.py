@@ -50,6 +50,19 @@ Row = tuple[str, str, int]
 def is_cross_validation(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is a cross-validation folder (it holds the run of fold 1), not a run folder.
 
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder, which need not exist.
+
+    Returns
+    -------
+    bool
+        True when the folder of fold 1 (:func:`skinlib.runs.fold_dir`) is a folder; False for a run
+        folder or a path that does not exist.
+
+    Examples
+    --------
     >>> is_cross_validation("/no/such/folder")
     False
     """
@@ -71,27 +84,29 @@ def concat_runs(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame | Non
 class Findings:
     """What the checks of one audit share while they run: its inputs, and what they found so far.
 
-    Attributes
+    Every parameter but ``dataset`` defaults to an empty list or dict; the checks fill them in.
+
+    Parameters
     ----------
     dataset : pandas.DataFrame
         The audited table.
-    against : dict
+    against : dict, optional
         The other tables by name.
-    runs : list of str
+    runs : list of str, optional
         The run and cross-validation folders.
-    options : dict
+    options : dict, optional
         ``cache_dir``, ``progress``, ``n_boot``, ``seed``.
-    tables : dict
+    tables : dict, optional
         Table name (of a check's :attr:`Check.tables`) to the table found, None when it does not apply.
-    errors : dict
+    errors : dict, optional
         Run to its :class:`~skinlib.audit.ErrorAnalysis`.
-    leaked_test : list of str
+    leaked_test : list of str, optional
         The test images :func:`skinlib.drop_leaked` would remove.
-    notes : list of str
+    notes : list of str, optional
         What was skipped and why.
-    unreadable : list of tuple
+    unreadable : list of tuple, optional
         (path, reason, step) of every file a step could not read, in the order found.
-    per_run : dict
+    per_run : dict, optional
         Check name to a dict run -> what :meth:`Check.find_in_run` kept, for :meth:`Check.finish`.
     """
 
@@ -107,12 +122,33 @@ class Findings:
     per_run: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def gather(self, table: pd.DataFrame, what: str) -> None:
-        """List the files a finder skipped (its ``attrs["skipped"]``) as unreadable by step ``what``."""
+        """List the files a finder skipped (its ``attrs["skipped"]``) as unreadable by step ``what``.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            A finder's table; ``attrs["skipped"]`` holds ``(path, reason)`` pairs (none when absent).
+        what : str
+            The step named in :attr:`unreadable` (``"copies"``, ``"same lesion"``...).
+        """
         self.unreadable.extend((p, r, what) for p, r in table.attrs.get("skipped", []))
 
     @staticmethod
     def quietly(function: Callable, *args, **kwargs):
-        """``function(*args, **kwargs)`` without its "skipped N images" warning: they are listed instead."""
+        """``function(*args, **kwargs)`` without its "skipped N images" warning: they are listed instead.
+
+        Parameters
+        ----------
+        function : callable
+            A finder (:func:`skinlib.find_duplicates`...).
+        *args, **kwargs
+            Its arguments.
+
+        Returns
+        -------
+        object
+            What ``function`` returns; other warnings are still shown.
+        """
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*skipped \d+ image")
             return function(*args, **kwargs)
@@ -157,21 +193,75 @@ class Check:
     per_run: ClassVar[bool] = False
 
     def find(self, found: Findings) -> None:
-        """Search the dataset: set ``found.tables[t]`` for each of :attr:`tables` (or leave it None)."""
+        """Search the dataset: set ``found.tables[t]`` for each of :attr:`tables` (or leave it None).
+
+        The base class does nothing.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; its tables, notes, unreadable
+            files and leaked test images are set there.
+        """
 
     def find_in_run(self, found: Findings, run: str) -> None:
-        """Search one run or cross-validation folder (called per run, in order, for each check)."""
+        """Search one run or cross-validation folder (called per run, in order, for each check).
+
+        The base class does nothing; a check that does something here sets :attr:`per_run`.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; what the run gives is kept
+            there (``found.per_run``, ``found.errors``) or noted.
+        run : str
+            The run or cross-validation folder, as given to the audit.
+        """
 
     def finish(self, found: Findings) -> None:
-        """Gather what :meth:`find_in_run` kept, after every check has searched every run."""
+        """Gather what :meth:`find_in_run` kept, after every check has searched every run.
+
+        The base class does nothing.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the gathered tables are set in
+            ``found.tables``.
+        """
 
     def summary(self, audit) -> list[Row]:
-        """Its rows of the summary table: ``(check, issue, count)``; none when it did not run."""
+        """Its rows of the summary table: ``(check, issue, count)``; none when it did not run.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            ``(check, issue, count)`` rows; the base class returns none.
+        """
         return []
 
     def section(self, audit, page) -> str | None:
-        """Its section of the report through ``page`` (``page.section(self, ...)``, ``page.table``,
-        ``page.note``, ``page.figure``, ``page.heading``: every value escaped there); None for no section."""
+        """Its section of the report, built through ``page``; None for no section.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder: ``page.section(self, ...)``, ``page.table``,
+            ``page.note``, ``page.figure``, ``page.heading`` (every value escaped there), and
+            ``page.shown``, the pairs shown side by side.
+
+        Returns
+        -------
+        str or None
+            The section's HTML; the base class returns None.
+        """
         return None
 
     def __repr__(self) -> str:
@@ -183,9 +273,27 @@ CHECKS: dict[str, Check] = {}
 
 
 def register(check: type[Check] | Check) -> type[Check] | Check:
-    """Add a check (a :class:`Check` subclass, or an instance) to :data:`CHECKS`, last; usable as a
-    class decorator. Raises ``ValueError`` for a name already registered, or a table another check has.
+    """Add a check (a :class:`Check` subclass, or an instance) to :data:`CHECKS`, last.
 
+    Usable as a class decorator.
+
+    Parameters
+    ----------
+    check : type or Check
+        A :class:`Check` subclass (registered as an instance made without arguments) or an instance.
+
+    Returns
+    -------
+    type or Check
+        ``check``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        For an empty name, a name already registered, or a table another check has.
+
+    Examples
+    --------
     >>> @register
     ... class Nothing(Check):
     ...     name, tables = "nothing", {"nothing": "nothing.csv"}
@@ -206,7 +314,18 @@ def register(check: type[Check] | Check) -> type[Check] | Check:
 
 
 def unregister(name: str) -> None:
-    """Remove the check ``name`` from :data:`CHECKS` (a check registered for a test...)."""
+    """Remove the check ``name`` from :data:`CHECKS` (a check registered for a test...).
+
+    Parameters
+    ----------
+    name : str
+        The check's :attr:`Check.name`.
+
+    Raises
+    ------
+    KeyError
+        When no check of that name is registered.
+    """
     del CHECKS[name]
 
 
@@ -269,6 +388,14 @@ class CopiesCheck(Check):
     anchor, title, nav = "copies", "Copies", "Copies"
 
     def find(self, found: Findings) -> None:
+        """Set ``found.tables["copies"]``: the copies within the dataset, then against each other table.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the table has an ``against`` column (``""`` within
+            the dataset, else the other table's name).
+        """
         parts = [_with_against(found.quietly(find_duplicates, found.dataset, **found.search_options), "")]
         parts += [_with_against(found.quietly(find_duplicates, found.dataset, other, **found.search_options), name)
                   for name, other in found.against.items()]
@@ -277,6 +404,19 @@ class CopiesCheck(Check):
         found.tables["copies"] = pd.concat(parts, ignore_index=True).reset_index(drop=True)
 
     def summary(self, audit) -> list[Row]:
+        """The number of pairs of each kind, within the dataset and against each other table.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            ``("copies", kind, count)``, then ``("copies in <other>", kind, count)``; none
+            without a copies table.
+        """
         if audit.copies is None:
             return []
         rows = []
@@ -286,6 +426,20 @@ class CopiesCheck(Check):
         return rows
 
     def section(self, audit, page) -> str:
+        """A note, the first pairs side by side and the table of copies ("not searched" without one).
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str
+            The section's HTML.
+        """
         return _pairs_section(self, page, audit.copies, "pairs of copies (identical or near)")
 
 
@@ -298,6 +452,14 @@ class SameLesionCheck(Check):
     skip_help = "skip the search for same-lesion pairs"
 
     def find(self, found: Findings) -> None:
+        """Set ``found.tables["same_lesion"]``: same-lesion pairs not listed as copies, per table.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; it needs ``found.tables["copies"]``. The table has
+            an ``against`` column, as the copies'.
+        """
         copies = found.tables["copies"]
         parts = []
         for other_name, other in [("", None), *found.against.items()]:
@@ -316,6 +478,19 @@ class SameLesionCheck(Check):
         return pairs[[frozenset(ab) in kept for ab in zip(pairs["path_a"].astype(str), pairs["path_b"].astype(str))]]
 
     def summary(self, audit) -> list[Row]:
+        """The number of same-lesion pairs within the dataset and against each other table.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            ``("same lesion", "pairs", count)``, then ``("same lesion in <other>", "pairs",
+            count)``; none when not searched.
+        """
         lesions = audit.same_lesion
         if lesions is None:
             return []
@@ -324,6 +499,20 @@ class SameLesionCheck(Check):
                 for against in ["", *sorted(set(lesions["against"]) - {""})]]
 
     def section(self, audit, page) -> str:
+        """A note, the first pairs side by side and the table ("not searched" when not searched).
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str
+            The section's HTML.
+        """
         return _pairs_section(self, page, audit.same_lesion, "pairs of photographs of one lesion (copies not repeated)")
 
 
@@ -336,6 +525,16 @@ class LeakageCheck(Check):
     anchor, title, nav = "leakage", "Leakage of the dataset's split", "Leakage"
 
     def find(self, found: Findings) -> None:
+        """Set ``found.tables["leakage"]`` and ``found.leaked_test`` from the dataset's own split.
+
+        Uses the copies and same-lesion pairs within the dataset; with no split of its own (fewer than
+        two non-empty values of :data:`SPLIT_COLUMN`), a note instead.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the test images are set only with a ``test`` split.
+        """
         df, copies, lesions = found.dataset, found.tables["copies"], found.tables.get("same_lesion")
         within = copies[copies["against"] == ""]
         if lesions is not None:
@@ -349,12 +548,38 @@ class LeakageCheck(Check):
             found.notes.append("the dataset has no train/test split of its own (source_split): no leakage to check")
 
     def summary(self, audit) -> list[Row]:
+        """The pairs across the dataset's split and the test images with a copy or lesion outside test.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            Two ``("leakage", issue, count)`` rows; none without a split of its own.
+        """
         if audit.leakage is None:
             return []
         return [("leakage", "pairs across the split", len(audit.leakage)),
                 ("leakage", "test images with a copy or lesion outside test", len(audit.leaked_test))]
 
     def section(self, audit, page) -> str:
+        """A note with the counts and the table of leaking pairs (a note alone without a split).
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str
+            The section's HTML.
+        """
         if audit.leakage is None:
             return page.section(self, page.note("no train/test split of its own"))
         return page.section(
@@ -372,6 +597,16 @@ class LabelIssuesCheck(Check):
     anchor, title, nav = "label-issues", "Likely label errors", "Label errors"
 
     def find_in_run(self, found: Findings, run: str) -> None:
+        """Keep :func:`skinlib.find_label_issues` of a cross-validation folder; a note for a run folder.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the table is kept in ``found.per_run["label_issues"]``;
+            a ``ValueError`` of the search becomes a note.
+        run : str
+            The run or cross-validation folder.
+        """
         if not is_cross_validation(run):
             found.notes.append(f"label issues: {run} is a run folder, which scores only its test fold; "
                                "pass a cross-validation folder for out-of-fold predictions")
@@ -382,15 +617,48 @@ class LabelIssuesCheck(Check):
             found.notes.append(f"label issues of {run}: {exc}")
 
     def finish(self, found: Findings) -> None:
+        """Set ``found.tables["label_issues"]``: the kept tables with a ``run`` column (None if none).
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; see :func:`concat_runs`.
+        """
         found.tables["label_issues"] = concat_runs(found.per_run.get(self.name, {}))
 
     def summary(self, audit) -> list[Row]:
+        """The number of flagged images of each cross-validation.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            ``("label issues of <run>", "flagged", count)`` per run; none without the table.
+        """
         if audit.label_issues is None:
             return []
         return [(f"label issues of {run}", "flagged", int(part["flagged"].sum()))
                 for run, part in audit.label_issues.groupby("run", sort=False)]
 
     def section(self, audit, page) -> str | None:
+        """Per run: a heading, a note, the likeliest label errors drawn and the flagged rows.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str or None
+            The section's HTML; None without the table.
+        """
         if audit.label_issues is None:
             return None
         parts = []
@@ -416,17 +684,51 @@ class QualityCheck(Check):
     skip_help = "skip the image quality checks"
 
     def find(self, found: Findings) -> None:
+        """Set ``found.tables["quality"]``: :func:`skinlib.find_quality_issues` of the dataset.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the files it could not read (its
+            ``attrs["unreadable"]``) are added to ``found.unreadable``.
+        """
         issues = find_quality_issues(found.dataset, progress=found.options.get("progress", True))
         found.unreadable += [(p, r, "quality") for p, r in issues.attrs.get("unreadable", {}).items()]
         found.tables["quality"] = issues
 
     def summary(self, audit) -> list[Row]:
+        """The number of images per issue type (``attrs["summary"]``, else counted), unreadable left out.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            ``("quality", issue, count)`` rows; none when not checked.
+        """
         if audit.quality is None:
             return []
         counts = audit.quality.attrs.get("summary") or audit.quality["issue"].value_counts().to_dict()
         return [("quality", str(issue), int(n)) for issue, n in counts.items() if issue != "unreadable"]
 
     def section(self, audit, page) -> str | None:
+        """A note, examples of each issue drawn and the table of issues (unreadable files left out).
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str or None
+            The section's HTML; None when not checked.
+        """
         if audit.quality is None:
             return None
         found = audit.quality[audit.quality["issue"] != "unreadable"]
@@ -450,6 +752,16 @@ class ErrorAnalysisCheck(Check):
     anchor, title, nav = "errors", "What one ROC AUC hides", "Error analysis"
 
     def find_in_run(self, found: Findings, run: str) -> None:
+        """Set ``found.errors[run]``: :func:`skinlib.analyse_errors` of the run.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; its ``n_boot`` and ``seed`` options are used; a
+            ``ValueError`` of the analysis becomes a note.
+        run : str
+            The run or cross-validation folder.
+        """
         try:
             found.errors[run] = analyse_errors(run, found.dataset, n_boot=found.options.get("n_boot", 200),
                                                seed=found.options.get("seed", 0))
@@ -457,10 +769,31 @@ class ErrorAnalysisCheck(Check):
             found.notes.append(f"error analysis of {run}: {exc}")
 
     def finish(self, found: Findings) -> None:
+        """Set the ``diagnoses``, ``subgroups`` and ``operating_points`` tables of every run, with ``run``.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; see :func:`concat_runs`.
+        """
         for table in self.tables:
             found.tables[table] = concat_runs({run: getattr(e, table) for run, e in found.errors.items()})
 
     def section(self, audit, page) -> str | None:
+        """Per run: a heading, the figures of :func:`skinlib.plotting.plot_error_analysis` and its tables.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str or None
+            The section's HTML; None without an error analysis.
+        """
         if not audit.errors:
             return None
         from skinlib.plotting import plot_error_analysis
@@ -486,6 +819,14 @@ class UnreadableCheck(Check):
     anchor, title, nav = "unreadable", "Files that could not be read", "Unreadable"
 
     def finish(self, found: Findings) -> None:
+        """Set ``found.tables["unreadable"]``: each file once, its first reason, the steps that skipped it.
+
+        Parameters
+        ----------
+        found : Findings
+            The audit's inputs and what the checks found so far; the table has :data:`UNREADABLE_COLUMNS` (strings;
+            ``found_by`` joins the steps with ``", "``).
+        """
         by_path: dict[str, list[str]] = {}
         for path, reason, step in found.unreadable:
             entry = by_path.setdefault(str(path), [str(reason), ""])
@@ -496,7 +837,33 @@ class UnreadableCheck(Check):
                                                   columns=UNREADABLE_COLUMNS, dtype=str)
 
     def summary(self, audit) -> list[Row]:
+        """The number of files that could not be read.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+
+        Returns
+        -------
+        list of tuple
+            One row, ``("unreadable", "files", count)``.
+        """
         return [("unreadable", "files", len(audit.unreadable))]
 
     def section(self, audit, page) -> str:
+        """The table of files that could not be read.
+
+        Parameters
+        ----------
+        audit : DatasetAudit
+            The audit, its tables found.
+        page : object
+            The report's page builder (see :meth:`Check.section`).
+
+        Returns
+        -------
+        str
+            The section's HTML.
+        """
         return page.section(self, page.table(audit.unreadable, self.tables["unreadable"]))

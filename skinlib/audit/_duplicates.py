@@ -67,6 +67,20 @@ def candidate_bits(threshold: float) -> int:
     threshold, else 4 bits per 0.125 of similarity below 1, whichever is larger: a lower
     threshold reaches further (and searches longer).
 
+    Parameters
+    ----------
+    threshold : float
+        The minimum ``similarity`` of a reported pair (:data:`DEFAULT_THRESHOLD` by default in
+        :func:`find_duplicates`).
+
+    Returns
+    -------
+    int
+        The largest Hamming distance of two candidates' 64-bit hashes: ``ceil((1 - threshold) * 32)``,
+        at least :data:`CANDIDATE_BITS`.
+
+    Examples
+    --------
     >>> candidate_bits(DEFAULT_THRESHOLD), candidate_bits(0.75)
     (4, 8)
     """
@@ -84,8 +98,27 @@ def phash(thumbs: np.ndarray, hash_size: int = 8) -> np.ndarray:
     ``hash_size`` x ``hash_size`` frequencies, each bit set where a coefficient exceeds their
     median. For one image it gives the bits of ``imagehash.phash(Image.fromarray(t),
     hash_size)`` exactly (a test checks), at a fraction of the cost: one call for all the
-    variants of an image instead of one per variant. Returns (N, hash_size**2 // 64) uint64.
+    variants of an image instead of one per variant.
 
+    Parameters
+    ----------
+    thumbs : numpy.ndarray
+        Square grey thumbnails of shape (N, 4 * hash_size, 4 * hash_size).
+    hash_size : int
+        The side of the hash in bits (default 8: a 64-bit hash; 16: a 256-bit one).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, hash_size**2 // 64) uint64: each thumbnail's bits, packed big-endian in 64-bit words.
+
+    Raises
+    ------
+    ValueError
+        When ``thumbs`` is not of shape (N, 4 * hash_size, 4 * hash_size).
+
+    Examples
+    --------
     >>> t = np.random.default_rng(0).integers(0, 255, (2, 32, 32), dtype=np.uint8)
     >>> phash(t).shape
     (2, 1)
@@ -117,11 +150,29 @@ def _orientations(thumb: np.ndarray) -> list[np.ndarray]:
 def image_signature(img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The duplicate-finding summary of one decoded image (grey or BGR, uint8).
 
-    Returns ``(digest, hash64, hash256)``: a 16-byte digest of the pixels (shape and
-    values), and pHashes of shape ``(len(TRANSFORMS),)`` and ``(len(TRANSFORMS), 4)``
-    (uint64 words), one per variant in :data:`TRANSFORMS`. Pure: the same array gives
-    the same signature.
+    Pure: the same array gives the same signature.
 
+    Parameters
+    ----------
+    img : numpy.ndarray
+        uint8, (H, W) grey or (H, W, C) with C 1 (grey), 3 (BGR) or 4 (BGRA).
+
+    Returns
+    -------
+    digest : bytes
+        A 16-byte BLAKE2b digest of the pixels (shape and values).
+    hash64 : numpy.ndarray
+        64-bit pHashes, shape ``(len(TRANSFORMS),)`` uint64, one per variant in :data:`TRANSFORMS`.
+    hash256 : numpy.ndarray
+        256-bit pHashes, shape ``(len(TRANSFORMS), 4)`` (uint64 words), one per variant.
+
+    Raises
+    ------
+    ValueError
+        When ``img`` is not a uint8 image of one of those shapes.
+
+    Examples
+    --------
     >>> img = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
     >>> digest, h64, h256 = image_signature(img)
     >>> h64.shape, h256.shape
@@ -158,8 +209,22 @@ def image_signature(img: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
 class Signatures:
     """Signatures of the images of a table: what :func:`image_signatures` returns.
 
-    ``paths`` (readable images, in table order), ``digests`` (N, 16) uint8, ``h64`` (N, V)
-    and ``h256`` (N, V, 4) uint64, ``skipped`` (path, reason) pairs, ``from_cache``.
+    ``len()`` is the number of readable images. V is ``len(TRANSFORMS)``, the variants hashed.
+
+    Parameters
+    ----------
+    paths : iterable of str
+        The readable images, in table order (kept as a list).
+    digests : numpy.ndarray
+        (N, 16) uint8: each image's pixel digest (:func:`image_signature`).
+    h64 : numpy.ndarray
+        (N, V) uint64: each image's 64-bit hashes.
+    h256 : numpy.ndarray
+        (N, V, 4) uint64: each image's 256-bit hashes.
+    skipped : iterable of tuple
+        ``(path, reason)`` of each file that could not be used (kept as a list).
+    from_cache : bool
+        Whether the signatures were read from the cache (default False).
     """
 
     def __init__(self, paths, digests, h64, h256, skipped, from_cache=False):
@@ -208,11 +273,33 @@ def image_signatures(
     A file that cannot be read or decoded, or holds more pixels than the limit of
     :func:`skinlib.read_image` (100 megapixels by default), is skipped and listed in
     ``.skipped`` with the reason; it never stops the run. Images are decoded at full
-    size: the pixel digest that makes a pair ``"identical"`` is of the full image. With ``cache_dir``, the signatures are stored under a
-    key made of the settings, the paths and each file's :func:`skinlib._shared.files.file_stamp`
-    (size, modification time, inode, status-change time; written atomically): the same
-    call again reads them instantly. A cache file whose arrays do not fit (dtype, shape,
-    indices) counts as missing: recomputed and replaced.
+    size: the pixel digest that makes a pair ``"identical"`` is of the full image. With
+    ``cache_dir``, the signatures are stored under a key made of the settings, the paths and
+    each file's :func:`skinlib._shared.files.file_stamp` (size, modification time, inode,
+    status-change time; written atomically): the same call again reads them instantly.
+    A cache file whose arrays do not fit (dtype, shape, indices) counts as missing:
+    recomputed and replaced.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        The image files (read as strings).
+    cache_dir : path-like, optional
+        The folder of the ``.npz`` cache (default None: no cache).
+    workers : int, optional
+        Threads (default: one per core).
+    progress : bool
+        Show a progress bar (default True).
+
+    Returns
+    -------
+    Signatures
+        The signatures of the readable files, in the order of ``paths``, and the skipped ones.
+
+    Raises
+    ------
+    ValueError
+        When ``SKINLIB_MAX_IMAGE_PIXELS`` is invalid.
     """
     paths = [str(p) for p in paths]
     max_image_pixels()  # a bad SKINLIB_MAX_IMAGE_PIXELS is one error now, not a reason for skipping every image
@@ -351,28 +438,53 @@ def find_duplicates(
 ) -> pd.DataFrame:
     """Pairs of images that are the same picture: identical files and near copies.
 
-    ``df`` (and ``other``) need a ``path`` column (the tables of
-    :func:`skinlib.load_dataset`). Without ``other``, every pair within ``df``; with it,
-    only pairs of one image of ``df`` and one of ``other`` (for example HAM10000 against
-    a set that re-publishes it).
-
-    Returns one row per pair, most similar first: ``path_a`` (from ``df``), ``path_b``,
-    ``similarity`` (1 - the Hamming distance of the 256-bit perceptual hashes / 256, in
-    the best-matching variant; 1.0 for identical pixels, and for near copies the hash
-    cannot tell apart), ``kind`` (``"identical"``: the same decoded pixels; ``"near"``:
-    the same picture resized, re-encoded, with a margin cropped, flipped or turned by
-    quarter turns, or with a small shift of brightness or colour) and ``transform`` (the
-    variant that matched: ``"rot90"``, ``"flip"``, ``"crop 4% of b"``...). Pairs at or
-    above ``threshold`` (default :data:`DEFAULT_THRESHOLD`, measured on real data: see
-    its comment) are reported among the candidate pairs, those whose 64-bit hashes
-    differ by at most :func:`candidate_bits` bits; the lowest-ranked ones are the
+    Pairs at or above ``threshold`` are reported among the candidate pairs, those whose 64-bit
+    hashes differ by at most :func:`candidate_bits` bits; the lowest-ranked ones are the
     borderline pairs a person should look at.
 
     Different photographs of one lesion taken moments apart often match too: they are
     as good as copies for a model. Images that fail to decode are skipped and listed in
     ``skinlib.skipped_files(pairs)`` with the reason, with a warning; they never stop the
-    run. ``cache_dir`` caches each table's signatures (see :func:`image_signatures`).
+    run.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with a ``path`` column (:func:`skinlib.load_dataset`). Without ``other``,
+        every pair within ``df``.
+    other : pandas.DataFrame, optional
+        A second table with a ``path`` column: then only pairs of one image of ``df`` and one
+        of ``other`` (for example HAM10000 against a set that re-publishes it).
+    threshold : float, optional
+        The minimum ``similarity`` of a reported pair, in (0, 1] (default
+        :data:`DEFAULT_THRESHOLD`, measured on real data: see its comment).
+    cache_dir : path-like, optional
+        Caches each table's signatures (see :func:`image_signatures`).
+    workers : int, optional
+        Threads (default: one per core).
+    progress : bool
+        Show progress bars (default True).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair, most similar first (at equal similarity, identical before near):
+        ``path_a`` (from ``df``), ``path_b``,
+        ``similarity`` (1 - the Hamming distance of the 256-bit perceptual hashes / 256, in
+        the best-matching variant; 1.0 for identical pixels, and for near copies the hash
+        cannot tell apart), ``kind`` (``"identical"``: the same decoded pixels; ``"near"``:
+        the same picture resized, re-encoded, with a margin cropped, flipped or turned by
+        quarter turns, or with a small shift of brightness or colour) and ``transform`` (the
+        variant that matched: ``"rot90"``, ``"flip"``, ``"crop 4% of b"``...; ``""`` for
+        identical pixels). ``attrs["skipped"]`` lists ``(path, reason)`` of the skipped files.
+
+    Raises
+    ------
+    ValueError
+        When ``threshold`` is not in (0, 1], or ``df`` or ``other`` has no ``path`` column.
+
+    Examples
+    --------
     >>> pairs = find_duplicates(skinlib.load_dataset("data/mvb"))  # doctest: +SKIP
     >>> pairs["kind"].value_counts()  # doctest: +SKIP
     """

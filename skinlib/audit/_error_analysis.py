@@ -224,6 +224,19 @@ def _join_dataset(table: pd.DataFrame, dataset: pd.DataFrame) -> pd.DataFrame:
 def diagnosis_column(table: pd.DataFrame) -> str | None:
     """The first column of :data:`DIAGNOSIS_COLUMNS` that ``table`` has, else None.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A dataset or predictions table.
+
+    Returns
+    -------
+    str or None
+        ``"dx"``, ``"diagnosis"`` or ``"diagnostic"``, in that order of preference; None when it has
+        none of them.
+
+    Examples
+    --------
     >>> diagnosis_column(pd.DataFrame({"path": [], "dx": []}))
     'dx'
     """
@@ -560,7 +573,7 @@ def subgroup_metrics(
 class ErrorAnalysis:
     """What :func:`analyse_errors` found; :func:`skinlib.plotting.plot_error_analysis` draws it.
 
-    Attributes
+    Parameters
     ----------
     scored : pandas.DataFrame
         The :func:`scored_predictions` table.
@@ -569,7 +582,7 @@ class ErrorAnalysis:
     subgroups : pandas.DataFrame
         :func:`subgroup_metrics` (its first row is the whole table).
     operating_points : pandas.DataFrame
-        :func:`operating_points`, with the run's threshold.
+        :func:`skinlib.evaluation.operating_points`, with the run's threshold.
     """
 
     scored: pd.DataFrame

@@ -122,7 +122,20 @@ class LocalFeatures:
     from_cache: bool = False
 
     def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Points and descriptors of image ``i``."""
+        """Points and descriptors of image ``i``.
+
+        Parameters
+        ----------
+        i : int
+            The image's position in :attr:`paths`.
+
+        Returns
+        -------
+        points : numpy.ndarray
+            (n, 2) float32: its keypoint positions in the resized image (n may be 0).
+        descriptors : numpy.ndarray
+            (n, 128) uint8: their descriptors, in the same order.
+        """
         s, e = self.offsets[i], self.offsets[i + 1]
         return self.points[s:e], self.descriptors[s:e]
 

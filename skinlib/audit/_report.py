@@ -103,6 +103,22 @@ def html_table(table: pd.DataFrame, max_rows: int = 100, csv_name: str | None = 
 def figure_html(fig: "Figure", alt: str, *, dpi: int = 80) -> str:
     """``fig`` as an ``<img>`` whose source is the PNG itself (base64), drawn with the Agg canvas.
 
+    The Agg canvas is attached to ``fig`` whatever pyplot's backend is: no window opens.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, saved as PNG with ``bbox_inches="tight"``.
+    alt : str
+        The image's ``alt`` text (HTML-escaped).
+    dpi : int
+        The PNG's resolution in dots per inch (default 80).
+
+    Returns
+    -------
+    str
+        One ``<img alt="..." src="data:image/png;base64,...">`` element.
+
     Examples
     --------
     >>> from matplotlib.figure import Figure

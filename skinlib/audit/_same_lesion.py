@@ -365,7 +365,8 @@ def find_same_lesion(
         One row per pair, most inliers first: ``path_a``, ``path_b``, ``similarity`` (the
         share of the smaller image's keypoints that are inliers, at most 1), ``kind``
         (``"same lesion"``), ``inliers``, ``votes``, ``rotation`` and ``scale`` (of the fitted
-        transform), ``spread`` (of the inliers, in pixels), ``metadata_agree`` and ``evidence`` (the same in words). The pairs work
+        transform), ``spread`` (of the inliers, in pixels), ``metadata_agree`` and ``evidence`` (the same in
+        words). The pairs work
         wherever :func:`skinlib.find_duplicates`' do (``split_dataset(duplicates=...)``,
         ``check_leakage``, ``drop_leaked``, ``cross_validate``); :func:`merge_pairs` joins
         the two tables. Unreadable images are skipped and listed in

@@ -90,18 +90,34 @@ def _check_parameter(step: str, name: str, value: Any) -> Any:
 class Preprocess:
     """An image preprocessing pipeline: how to read a file and which steps follow.
 
-    ``steps`` is a tuple of ``(name, params)`` pairs applied in order; names are the
-    keys of :data:`STEPS`. ``color`` reads the file in colour (BGR) instead of
-    grayscale. ``decode_min_side`` lets JPEGs be decoded at a reduced scale while
-    their shorter side stays at least that many pixels (``None``: always decode at
-    full size, exactly as ``cv2.imread``).
-
     Every step is checked when a pipeline is made (directly, by :meth:`from_dict`,
     :meth:`with_params` or :meth:`replace`): known step names, known parameters, and
     values of the right type within :data:`PARAMETERS` (a resize ``size`` is a whole
     number from 1 to 4096). Anything else raises ``ValueError`` naming the step, the
     parameter and the value.
 
+    Parameters
+    ----------
+    steps : tuple of (str, dict)
+        ``(name, params)`` pairs applied in order; names are the keys of :data:`STEPS`, and
+        ``params`` maps each parameter of the step to its value. At least one step must be a
+        ``resize`` (every image ends up the same size), and the last may not be ``crop_to_lesion``.
+    color : bool
+        Read the file in colour (BGR) instead of grayscale (default False).
+    decode_min_side : int, optional
+        Let JPEGs be decoded at a reduced scale while their shorter side stays at least that many
+        pixels, a whole number from 1 to 4096 (default None: always decode at full size, exactly
+        as ``cv2.imread``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown step or parameter, a value of the wrong type or outside :data:`PARAMETERS`,
+        a ``color`` that is not True or False, a bad ``decode_min_side``, no ``resize`` step, or
+        ``crop_to_lesion`` last.
+
+    Examples
+    --------
     >>> p = Preprocess.seed()
     >>> print(p)
     read(gray) -> resize(size=28, interpolation='linear') -> seed_contour(threshold=127, thickness=4, inpaint_radius=3) -> bilateral(d=-1, sigma_color=50, sigma_space=50)
@@ -149,13 +165,22 @@ class Preprocess:
 
     @classmethod
     def seed(cls, fast: bool = False) -> "Preprocess":
-        """The original project's pipeline: grayscale read, ``cv2.resize`` to 28x28
-        (bilinear, OpenCV's default), contour cleaning, bilateral filter.
+        """The original project's pipeline: grayscale read, 28x28 resize, contour cleaning, bilateral filter.
 
-        ``fast=False`` is the original exactly, pixel for pixel. ``fast=True`` decodes
-        JPEGs at reduced scale (shorter side still >= 112) and computes the bilateral
-        filter as a matrix product: several times faster, within about one grey
-        level on average (``benchmarks/preprocess.py`` measures both).
+        The resize is ``cv2.resize``'s bilinear one (OpenCV's default);
+        ``benchmarks/preprocess.py`` measures both variants below.
+
+        Parameters
+        ----------
+        fast : bool
+            False (default): the original exactly, pixel for pixel. True: JPEGs are decoded at
+            reduced scale (shorter side still >= 112) and the bilateral filter is computed as a
+            matrix product: several times faster, within about one grey level on average.
+
+        Returns
+        -------
+        Preprocess
+            ``resize`` (28, ``"linear"``), ``seed_contour`` and ``bilateral`` on a grayscale read.
         """
         bilateral = {"d": -1, "sigma_color": 50, "sigma_space": 50}
         return cls(
@@ -176,6 +201,11 @@ class Preprocess:
         the lesion. Measured alternatives (hair removal, lesion crop, bilateral
         smoothing) are compared on real data in the results; the default is the
         best measured option.
+
+        Returns
+        -------
+        Preprocess
+            One ``resize`` step (28, ``"area"``), JPEGs decoded with their shorter side at least 112.
         """
         return cls(steps=(("resize", {"size": 28, "interpolation": "area"}),), decode_min_side=112)
 
@@ -183,11 +213,26 @@ class Preprocess:
     def for_model(cls, name: str) -> "Preprocess":
         """The recommended preprocessing of model ``name``.
 
-        ``"v1"`` and ``"v2"``: :meth:`default` (grayscale 28x28, as the models were
-        published). ``"v3"``: colour, Shades of Gray colour constancy at the source
-        resolution, then an area resize to 64x64; JPEGs are decoded at a reduced scale
-        while their shorter side stays at least 128 pixels.
+        Parameters
+        ----------
+        name : str
+            ``"v1"`` or ``"v2"``: :meth:`default` (grayscale 28x28, as the models were
+            published). ``"v3"``: colour, Shades of Gray colour constancy at the source
+            resolution, then an area resize to 64x64; JPEGs are decoded at a reduced scale
+            while their shorter side stays at least 128 pixels.
 
+        Returns
+        -------
+        Preprocess
+            The model's pipeline.
+
+        Raises
+        ------
+        ValueError
+            For any other ``name``.
+
+        Examples
+        --------
         >>> Preprocess.for_model("v3").output_shape
         (64, 64, 3)
         """
@@ -219,31 +264,88 @@ class Preprocess:
 
     @property
     def output_shape(self) -> tuple[int, int, int]:
+        """``(size, size, channels)``: the shape of every image :meth:`apply` returns."""
         return (self.size, self.size, self.channels)
 
     def step_names(self) -> list[str]:
+        """The names of the pipeline's steps, in order.
+
+        Returns
+        -------
+        list of str
+            One name per step (the read is not a step), repeats included.
+        """
         return [name for name, _ in self.steps]
 
     # -- editing (returns new configs; a Preprocess is immutable)
 
     def replace(self, **changes: Any) -> "Preprocess":
-        """A copy with fields changed, e.g. ``p.replace(decode_min_side=None)``."""
+        """A copy with fields changed, e.g. ``p.replace(decode_min_side=None)``.
+
+        Parameters
+        ----------
+        **changes
+            New values of the fields ``steps``, ``color`` and ``decode_min_side``, checked as
+            when a pipeline is made (``ValueError``); a field not named keeps its value.
+
+        Returns
+        -------
+        Preprocess
+            The new pipeline; this one is unchanged (a Preprocess is immutable).
+        """
         return dataclasses.replace(self, **changes)
 
     def with_params(self, step: str, **params: Any) -> "Preprocess":
-        """A copy with parameters of every step called ``step`` updated."""
+        """A copy with parameters of every step called ``step`` updated.
+
+        Parameters
+        ----------
+        step : str
+            The name of a step of this pipeline; every step of that name is updated.
+        **params
+            Parameter values set on those steps, over their own (the other parameters are kept);
+            checked against :data:`PARAMETERS` (``ValueError``).
+
+        Returns
+        -------
+        Preprocess
+            The new pipeline; this one is unchanged.
+
+        Raises
+        ------
+        KeyError
+            When the pipeline has no step ``step``.
+        """
         if step not in self.step_names():
             raise KeyError(f"this pipeline has no step {step!r}; it has {self.step_names()}")
         steps = tuple((n, {**p, **params} if n == step else p) for n, p in self.steps)
         return self.replace(steps=steps)
 
     def without(self, *names: str) -> "Preprocess":
-        """A copy without the named steps."""
+        """A copy without the named steps.
+
+        Parameters
+        ----------
+        *names : str
+            Names of steps to drop, every step of each name; a name the pipeline lacks is ignored.
+
+        Returns
+        -------
+        Preprocess
+            The new pipeline; this one is unchanged. Dropping every ``resize`` raises ``ValueError``.
+        """
         return self.replace(steps=tuple((n, p) for n, p in self.steps if n not in names))
 
     # -- serialisation
 
     def to_dict(self) -> dict[str, Any]:
+        """The pipeline as a dict of JSON types, which :meth:`from_dict` reads back.
+
+        Returns
+        -------
+        dict
+            ``steps`` (a list of ``[name, {parameter: value}]``), ``color`` and ``decode_min_side``.
+        """
         return {
             "steps": [[name, dict(params)] for name, params in self.steps],
             "color": self.color,
@@ -254,12 +356,28 @@ class Preprocess:
     def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
         """The pipeline :meth:`to_dict` wrote, every step and parameter checked.
 
-        Raises ``ValueError`` naming what is wrong: a key other than ``steps``,
-        ``color`` and ``decode_min_side``, a step that is no ``[name, {parameters}]``
-        pair, an unknown step or parameter, or a value of the wrong type or outside
-        its bounds (:data:`PARAMETERS`; a resize ``size`` is a whole number from 1
-        to 4096).
+        Parameters
+        ----------
+        d : dict
+            ``steps`` (a list of ``[name, {parameter: value}]`` pairs), and optionally ``color``
+            (default False) and ``decode_min_side`` (default None).
 
+        Returns
+        -------
+        Preprocess
+            The pipeline ``d`` describes.
+
+        Raises
+        ------
+        ValueError
+            Naming what is wrong: ``d`` is no dict or has no ``steps``, a key other than ``steps``,
+            ``color`` and ``decode_min_side``, a step that is no ``[name, {parameters}]``
+            pair, an unknown step or parameter, or a value of the wrong type or outside
+            its bounds (:data:`PARAMETERS`; a resize ``size`` is a whole number from 1
+            to 4096).
+
+        Examples
+        --------
         >>> Preprocess.from_dict({"steps": [["resize", {"size": "28"}]]})
         Traceback (most recent call last):
         ...
@@ -281,10 +399,34 @@ class Preprocess:
         )
 
     def to_json(self) -> str:
+        """The pipeline as JSON text, which :meth:`from_json` reads back.
+
+        Returns
+        -------
+        str
+            :meth:`to_dict` as JSON, keys sorted: the same pipeline always gives the same text.
+        """
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Preprocess":
+        """The pipeline :meth:`to_json` wrote, checked as by :meth:`from_dict`.
+
+        Parameters
+        ----------
+        text : str
+            JSON text of a dict as :meth:`to_dict` returns.
+
+        Returns
+        -------
+        Preprocess
+            The pipeline ``text`` describes.
+
+        Raises
+        ------
+        ValueError
+            When ``text`` is not JSON (``json.JSONDecodeError``), or as :meth:`from_dict` does.
+        """
         return cls.from_dict(json.loads(text))
 
     def __str__(self) -> str:
@@ -297,14 +439,44 @@ class Preprocess:
     # -- applying
 
     def stages(self, img: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-        """Yield ``(step name, image after it)`` for each step, starting with ``("read", img)``."""
+        """Yield ``(step name, image after it)`` for each step, starting with ``("read", img)``.
+
+        Parameters
+        ----------
+        img : numpy.ndarray
+            A decoded image, given to the first step as it is (no conversion to the pipeline's
+            channels, unlike :meth:`apply`).
+
+        Yields
+        ------
+        tuple of (str, numpy.ndarray)
+            ``("read", img)``, then each step's name and the image it made.
+        """
         yield "read", img
         for name, params in self.steps:
             img = STEPS[name](img, **params)
             yield name, img
 
     def apply(self, img: np.ndarray) -> np.ndarray:
-        """Run the steps on a decoded image; returns uint8 of shape :attr:`output_shape`."""
+        """Run the steps on a decoded image.
+
+        Parameters
+        ----------
+        img : numpy.ndarray
+            A decoded image, (H, W) or (H, W, 1) grey or (H, W, 3) BGR. A grayscale pipeline
+            turns a colour image grey first; a colour pipeline turns a grey one into the same
+            grey in B, G and R (as ``read_image(color=True)`` gives for a grayscale file).
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 of shape :attr:`output_shape` (:meth:`finish`).
+
+        Raises
+        ------
+        ValueError
+            When the steps made another shape.
+        """
         if not self.color and img.ndim == 3:
             img = filters.to_gray(img)
         elif self.color and (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
@@ -318,10 +490,27 @@ class Preprocess:
     def finish(self, img: np.ndarray) -> np.ndarray:
         """The last step's image as the model takes it: the pipeline's channels, shape checked.
 
-        Returns uint8 of shape :attr:`output_shape`; raises ``ValueError`` when the steps
-        made another shape. :meth:`apply` ends with it, and so do the stage plots and the
+        :meth:`apply` ends with it, and so do the stage plots and the
         sliders, so what they show is what the model gets.
 
+        Parameters
+        ----------
+        img : numpy.ndarray
+            The image the last step made: (H, W) or (H, W, C). A grayscale pipeline turns a
+            colour image grey; a colour pipeline drops the alpha of a BGRA one.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``img`` of shape :attr:`output_shape` (a 2-D image gets its channel axis).
+
+        Raises
+        ------
+        ValueError
+            When the steps made another shape.
+
+        Examples
+        --------
         >>> Preprocess.default().finish(np.zeros((28, 28, 3), np.uint8)).shape
         (28, 28, 1)
         """
@@ -335,7 +524,26 @@ class Preprocess:
         return out
 
     def load(self, path: str | os.PathLike) -> np.ndarray:
-        """Read the file at ``path`` and apply the pipeline."""
+        """Read the file at ``path`` and apply the pipeline.
+
+        Parameters
+        ----------
+        path : str or path-like
+            An image file, decoded by :func:`read_image` in the pipeline's colour and
+            ``decode_min_side``.
+
+        Returns
+        -------
+        numpy.ndarray
+            uint8 of shape :attr:`output_shape`, as :meth:`apply` returns.
+
+        Raises
+        ------
+        ImageReadError
+            When the file cannot be read or decoded (:func:`read_image`).
+        ValueError
+            When the steps made another shape.
+        """
         return self.apply(read_image(path, color=self.color, min_side=self.decode_min_side))
 
 
@@ -346,10 +554,23 @@ class Preprocess:
 class PreprocessResult:
     """What :func:`preprocess_dataset` returns; unpacks as ``x, y = result``.
 
-    ``x`` is uint8 (N, size, size, channels); ``y`` int labels; ``rows`` the input
-    rows that made it, in the order of ``x`` (its ``fold`` column, if any, splits x);
-    ``skipped`` the files that could not be used, with the reason; ``config`` the
-    pipeline that made ``x``.
+    Parameters
+    ----------
+    x : numpy.ndarray
+        uint8 (N, size, size, channels): the preprocessed images.
+    y : numpy.ndarray
+        int64 labels (0 benign, 1 malignant), one per image of ``x``.
+    rows : pandas.DataFrame
+        The input rows that made ``x``, in its order, index reset (its ``fold`` column, if
+        any, splits ``x``: :meth:`fold`).
+    skipped : pandas.DataFrame
+        The files that could not be used: ``path`` and ``reason`` (strings).
+    cache_path : pathlib.Path, optional
+        The cache file (``.npz`` under ``cache_dir``); None without a ``cache_dir``.
+    from_cache : bool
+        Whether the result was read from the cache (default False).
+    config : Preprocess, optional
+        The pipeline that made ``x``.
     """
 
     x: np.ndarray
@@ -364,7 +585,23 @@ class PreprocessResult:
         return iter((self.x, self.y))
 
     def fold(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` of one fold (``"train"``, ``"val"`` or ``"test"``)."""
+        """``(x, y)`` of one fold (``"train"``, ``"val"`` or ``"test"``).
+
+        Parameters
+        ----------
+        name : str
+            A value of the ``fold`` column of :attr:`rows`.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, numpy.ndarray)
+            The images and labels of the rows whose ``fold`` is ``name`` (empty for an unknown one).
+
+        Raises
+        ------
+        KeyError
+            When :attr:`rows` has no ``fold`` column (run :func:`skinlib.split_dataset` first).
+        """
         if "fold" not in self.rows:
             raise KeyError("rows have no 'fold' column; run split_dataset before preprocess_dataset")
         mask = (self.rows["fold"] == name).to_numpy()
@@ -409,9 +646,7 @@ def preprocess_dataset(
 ) -> PreprocessResult:
     """Preprocess every image of a dataset table into one array.
 
-    ``df`` needs ``path`` and ``label`` columns (as :func:`skinlib.load_dataset`
-    returns). Images are processed in ``workers`` threads (default: one per core),
-    with a progress bar, streaming: memory holds the output array, not the images.
+    Images are processed in threads, streaming: memory holds the output array, not the images.
     Files that fail to decode, and images over the pixel limit of :func:`read_image`
     (100 megapixels unless ``SKINLIB_MAX_IMAGE_PIXELS`` says otherwise), are skipped
     and listed in ``result.skipped`` with the reason; they never stop the run.
@@ -424,6 +659,33 @@ def preprocess_dataset(
     shape, indices) is treated as missing: recomputed and replaced. Cache files are
     written atomically.
 
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table with ``path`` and ``label`` columns (as :func:`skinlib.load_dataset` returns).
+    config : Preprocess, optional
+        The pipeline (default :meth:`Preprocess.default`).
+    cache_dir : path-like, optional
+        The folder of the ``.npz`` cache (default None: no cache).
+    workers : int, optional
+        Threads (default: one per core).
+    progress : bool
+        Show a progress bar (default True).
+
+    Returns
+    -------
+    PreprocessResult
+        ``x`` and ``y`` of the usable images, ``rows`` (the rows of ``df`` that made them, in
+        order), ``skipped`` (``path``, ``reason``), ``cache_path``, ``from_cache`` and ``config``;
+        unpacks as ``x, y``.
+
+    Raises
+    ------
+    ValueError
+        When ``df`` lacks a ``path`` or ``label`` column, or ``SKINLIB_MAX_IMAGE_PIXELS`` is invalid.
+
+    Examples
+    --------
     >>> x, y = preprocess_dataset(df, Preprocess.default())  # doctest: +SKIP
     """
     config = config or Preprocess.default()
@@ -447,6 +709,24 @@ def preprocess_dataset(
 
 
 def output_image(config: Preprocess, img: np.ndarray) -> np.ndarray:
-    """The last step's image as the model takes it (:meth:`Preprocess.finish`), 2-D if gray: for display."""
+    """The last step's image as the model takes it (:meth:`Preprocess.finish`), 2-D if gray: for display.
+
+    Parameters
+    ----------
+    config : Preprocess
+        The pipeline whose last step made ``img``.
+    img : numpy.ndarray
+        The image the last step made.
+
+    Returns
+    -------
+    numpy.ndarray
+        (size, size) for a grayscale pipeline, (size, size, 3) for a colour one.
+
+    Raises
+    ------
+    ValueError
+        When ``img`` does not fit the pipeline's :attr:`Preprocess.output_shape`.
+    """
     out = config.finish(img)
     return out[:, :, 0] if out.shape[2] == 1 else out
