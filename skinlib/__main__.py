@@ -1,5 +1,6 @@
 """Command line: ``python -m skinlib demo``, ``python -m skinlib predict RUN_DIR IMAGE_OR_FOLDER...`` and
-``python -m skinlib audit DATASET --out DIR``."""
+``python -m skinlib audit DATASET --out DIR``.
+"""
 
 from __future__ import annotations
 
@@ -254,6 +255,18 @@ def _add_skip_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command of ``python -m skinlib`` (``demo``, ``predict``, ``audit``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program's name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 1 when the work failed, 2 for bad arguments.
+    """
     parser = argparse.ArgumentParser(prog="python -m skinlib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="execute the notebooks on the configured dataset (default: the built-in sample)")

@@ -1,5 +1,6 @@
 """The dataset audit: copies, other photographs of one lesion, leakage, likely label errors, image
-quality, what one AUC hides, and the HTML report."""
+quality, what one AUC hides, and the HTML report.
+"""
 
 from ._audit import (
     DatasetAudit,

@@ -454,7 +454,8 @@ def _search(found: Findings, checks: list[Check], progress: bool) -> None:
 
 def write_csv(path: Path, table: pd.DataFrame) -> None:
     """``table`` as a UTF-8 CSV file (without its index), written atomically; a file name that is
-    not valid UTF-8 keeps its bytes, so the path still names the file."""
+    not valid UTF-8 keeps its bytes, so the path still names the file.
+    """
     text = table.to_csv(index=False)
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8", "surrogateescape")), mode="wb")
 
@@ -491,7 +492,8 @@ def _kind(values: pd.Series) -> str:
 
 def _save_table(table: pd.DataFrame, folder: Path, file: str) -> dict[str, Any]:
     """Write ``table`` (its index as first columns) to ``folder/file``; what :func:`_load_table` needs to
-    read it back: the file, each column's name and type, the index's names, the JSON-able ``attrs``."""
+    read it back: the file, each column's name and type, the index's names, the JSON-able ``attrs``.
+    """
     plain = isinstance(table.index, pd.RangeIndex) and table.index.start == 0 and table.index.step == 1 \
         and table.index.name is None
     flat = table if plain else table.reset_index()

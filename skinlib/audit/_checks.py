@@ -519,7 +519,8 @@ class SameLesionCheck(Check):
 @register
 class LeakageCheck(Check):
     """The pairs within the dataset that its own split (``source_split``) separates, and the test
-    images :func:`skinlib.drop_leaked` would remove."""
+    images :func:`skinlib.drop_leaked` would remove.
+    """
 
     name, tables = "leakage", {"leakage": "leakage.csv"}
     anchor, title, nav = "leakage", "Leakage of the dataset's split", "Leakage"

@@ -320,7 +320,8 @@ def _popcount256(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _variant_pairs() -> list[tuple[int, int]]:
     """(variant of a, variant of b) compared for a pair: every orientation of a against b
-    as it is, and each centre crop of one side against the other side's full frame."""
+    as it is, and each centre crop of one side against the other side's full frame.
+    """
     crops = range(_N_ORIENT, _N_VAR)
     return [(k, 0) for k in range(_N_ORIENT)] + [(c, 0) for c in crops] + [(0, c) for c in crops]
 

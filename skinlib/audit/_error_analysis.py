@@ -316,7 +316,7 @@ def _correct(y_true, y_pred, predicted) -> float:
 
 
 def _metric_frame(metrics: dict, scored: pd.DataFrame, groups, n_boot: int, quantiles: list[float], seed: int):
-    """fairlearn's MetricFrame of ``metrics`` by ``groups``, with its bootstrap when ``n_boot``."""
+    """Fairlearn's MetricFrame of ``metrics`` by ``groups``, with its bootstrap when ``n_boot``."""
     from fairlearn.metrics import MetricFrame
 
     needs_prediction = {name for name, f in metrics.items() if f is not _roc_auc}

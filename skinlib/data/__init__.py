@@ -3,7 +3,8 @@
 Nothing here imports TensorFlow or any other part of skinlib but its private helpers.
 
 The names are listed, with their types, in ``__init__.pyi``; ``lazy_loader`` reads it and loads each
-name's module on first use."""
+name's module on first use.
+"""
 
 import lazy_loader as _lazy
 

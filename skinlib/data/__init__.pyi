@@ -1,6 +1,7 @@
 """Datasets: one loader per download layout, the built-in sample, grouped splits and leakage checks.
 
-Nothing here imports TensorFlow or any other part of skinlib but its private helpers."""
+Nothing here imports TensorFlow or any other part of skinlib but its private helpers.
+"""
 
 from ._csv_layout import (
     find_csv,

@@ -1,5 +1,6 @@
 """Metrics the field uses (ROC AUC with an interval, balanced accuracy, sensitivity,
-specificity, calibration error, screening operating points), calibration, and result tables."""
+specificity, calibration error, screening operating points), calibration, and result tables.
+"""
 
 from ._calibration import (
     calibrate_predictions,

@@ -4,7 +4,8 @@ explanations.
 Importing this package does not import TensorFlow: Keras loads on first use of a name that needs it.
 
 The names are listed, with their types, in ``__init__.pyi``; ``lazy_loader`` reads it and loads each
-name's module on first use."""
+name's module on first use.
+"""
 
 import lazy_loader as _lazy
 

@@ -1,7 +1,8 @@
 """The CNNs, their training recipes, metadata inputs, training, cross-validation, prediction and
 explanations.
 
-Importing this package does not import TensorFlow: Keras loads on first use of a name that needs it."""
+Importing this package does not import TensorFlow: Keras loads on first use of a name that needs it.
+"""
 
 from ._builders import (
     build_v1,

@@ -434,7 +434,8 @@ def _fit(model: str | keras.Model, settings: dict, x: np.ndarray, y: np.ndarray,
 def _run_config(model_name: str, model: keras.Model, data: PreprocessResult, settings: dict,
                 calibration: dict) -> dict[str, Any]:
     """What a run folder's config records: the model, its input and preprocessing, the settings, the
-    calibration, the dataset (root, layout, fingerprint, fold sizes) and the versions that trained it."""
+    calibration, the dataset (root, layout, fingerprint, fold sizes) and the versions that trained it.
+    """
     rows = data.rows
     return {
         "model": model_name,

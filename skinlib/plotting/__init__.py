@@ -1,7 +1,8 @@
 """Every figure of skinlib, built on a matplotlib ``Figure`` without pyplot and returned.
 
 The names are listed, with their types, in ``__init__.pyi``; ``lazy_loader`` reads it and loads each
-name's module on first use."""
+name's module on first use.
+"""
 
 import lazy_loader as _lazy
 

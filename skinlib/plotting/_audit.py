@@ -1,5 +1,6 @@
 """The audit's figures: same-lesion and copy pairs side by side, likely label errors, image quality
-issues. Each takes the table its finder returns and gives a matplotlib Figure, drawn without pyplot."""
+issues. Each takes the table its finder returns and gives a matplotlib Figure, drawn without pyplot.
+"""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ def plot_error_analysis(analysis: ErrorAnalysis) -> dict[str, "Figure"]:
 def _interval_bars(ax: "Axes", values, low, high, labels: list[str], colors: list[str]) -> None:
     """Horizontal bars of ``values`` with their intervals; NaN values are marked "too few images".
 
-    Drawn top to bottom in the order of ``labels``."""
+    Drawn top to bottom in the order of ``labels``.
+    """
     y = np.arange(len(labels))
     values, low, high = (np.asarray(v, dtype=float) for v in (values, low, high))
     shown = np.nan_to_num(values, nan=0.0)

@@ -2,7 +2,8 @@
 pipelines with their caches, and the slider tuner.
 
 The names are listed, with their types, in ``__init__.pyi``; ``lazy_loader`` reads it and loads each
-name's module on first use."""
+name's module on first use.
+"""
 
 import lazy_loader as _lazy
 

@@ -1,5 +1,6 @@
 """From image files to model inputs: decoding, filters, contour cropping, the ``Preprocess``
-pipelines with their caches, and the slider tuner."""
+pipelines with their caches, and the slider tuner.
+"""
 
 from ._crop import (
     lesion_box,

@@ -194,7 +194,7 @@ class Preprocess:
 
     @classmethod
     def default(cls) -> "Preprocess":
-        """This project's default: grayscale, area-averaged resize to 28x28.
+        """The project's default: grayscale, area-averaged resize to 28x28.
 
         Area averaging keeps every source pixel's contribution (bilinear resize from
         hundreds of pixels to 28 samples a few and aliases), and no step overwrites

@@ -399,7 +399,8 @@ class PreprocessTuner:
 
     def _control_rows(self) -> list[widgets.HBox]:
         """The controls as shown: the steps without sliders on one row, then one row per step that has
-        sliders (its checkbox first), in pipeline order."""
+        sliders (its checkbox first), in pipeline order.
+        """
         def sliders_of(step: str) -> list[widgets.ValueWidget]:
             return [self.sliders[d] for d, spec in SLIDERS.items() if spec[0] == step]
 
