@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = [
+    "is_cross_validation",
+    "fold_runs",
     "Run", "RunFolderError", "write_run", "rewrite_run", "check_run_dir", "check_config", "load_run",
     "load_predictions", "dataset_fingerprint", "fold_dir", "RUN_FILES", "PREDICTION_COLUMNS",
 ]
@@ -111,6 +113,53 @@ def fold_dir(cv_dir: str | os.PathLike, k: int) -> Path:
     'runs/cv/fold2'
     """
     return Path(cv_dir) / f"fold{int(k)}"
+
+
+def is_cross_validation(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a cross-validation folder (it holds the run of fold 1), not a run folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder, which need not exist.
+
+    Returns
+    -------
+    bool
+        True when the folder of fold 1 (:func:`fold_dir`) is a folder; False for a run folder or a
+        path that does not exist.
+
+    Examples
+    --------
+    >>> is_cross_validation("/no/such/folder")
+    False
+    """
+    return fold_dir(folder, 1).is_dir()
+
+
+def fold_runs(cv_dir: str | os.PathLike) -> list[tuple[int, "Run"]]:
+    """The runs of a cross-validation folder: ``(k, Run)`` for fold 1, 2, ... while its folder exists.
+
+    Parameters
+    ----------
+    cv_dir : str or path-like
+        The cross-validation folder (``cross_validate(run_dir=...)``).
+
+    Returns
+    -------
+    list of (int, Run)
+        One entry per fold folder, fold 1 first; empty when ``cv_dir`` is no cross-validation folder.
+
+    Examples
+    --------
+    >>> fold_runs("/no/such/folder")
+    []
+    """
+    found, k = [], 1
+    while fold_dir(cv_dir, k).is_dir():
+        found.append((k, Run(fold_dir(cv_dir, k))))
+        k += 1
+    return found
 
 
 # --------------------------------------------------------------------------- checking

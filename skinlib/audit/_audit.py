@@ -41,13 +41,12 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.files import atomic_write
-from skinlib.audit._checks import (CHECKS, SPLIT_COLUMN, TABLE_FILES, UNREADABLE_COLUMNS, Check, Findings,
-                                   is_cross_validation)
+from skinlib.audit._checks import CHECKS, SPLIT_COLUMN, TABLE_FILES, UNREADABLE_COLUMNS, Check, Findings
 from skinlib.audit._error_analysis import ErrorAnalysis
 from skinlib.data import skipped_files
-from skinlib.runs import Run, fold_dir
+from skinlib.runs import Run, fold_dir, is_cross_validation
 
-__all__ = ["DatasetAudit", "audit_dataset", "check_runs", "is_cross_validation", "summary_table", "load_audit",
+__all__ = ["DatasetAudit", "audit_dataset", "check_runs", "summary_table", "load_audit",
            "write_csv", "SPLIT_COLUMN", "UNREADABLE_COLUMNS", "SUMMARY_COLUMNS", "MANIFEST_FILE"]
 
 #: The columns of :attr:`DatasetAudit.summary`.

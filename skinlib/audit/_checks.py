@@ -17,7 +17,6 @@ the audit, the report (:data:`TABLE_FILES` too) and the command line walk it, so
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from skinlib.audit._label_issues import find_label_issues
 from skinlib.audit._quality import find_quality_issues
 from skinlib.audit._same_lesion import find_same_lesion
 from skinlib.data import check_leakage, drop_leaked, merge_pairs
-from skinlib.runs import fold_dir
+from skinlib.runs import is_cross_validation
 
 __all__ = ["Check", "Findings", "CHECKS", "TABLE_FILES", "register", "unregister", "table_files",
            "is_cross_validation", "concat_runs", "SPLIT_COLUMN", "UNREADABLE_COLUMNS", "SUMMARY_FILE"]
@@ -45,28 +44,6 @@ SUMMARY_FILE = "summary.csv"
 
 #: A row of the summary table: check, issue kind, count.
 Row = tuple[str, str, int]
-
-
-def is_cross_validation(folder: str | os.PathLike) -> bool:
-    """Whether ``folder`` is a cross-validation folder (it holds the run of fold 1), not a run folder.
-
-    Parameters
-    ----------
-    folder : str or path-like
-        A folder, which need not exist.
-
-    Returns
-    -------
-    bool
-        True when the folder of fold 1 (:func:`skinlib.runs.fold_dir`) is a folder; False for a run
-        folder or a path that does not exist.
-
-    Examples
-    --------
-    >>> is_cross_validation("/no/such/folder")
-    False
-    """
-    return fold_dir(folder, 1).is_dir()
 
 
 def concat_runs(tables: Mapping[str, pd.DataFrame | None]) -> pd.DataFrame | None:

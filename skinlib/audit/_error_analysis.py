@@ -39,7 +39,7 @@ import pandas as pd
 
 from skinlib._shared.checks import check_whole_number
 from skinlib.evaluation import check_predictions, evaluate, operating_points
-from skinlib.runs import Run, fold_dir
+from skinlib.runs import Run, fold_runs
 
 
 __all__ = [
@@ -78,15 +78,6 @@ def _check_level(level: float) -> list[float]:
 
 def _resolved(paths: pd.Series) -> pd.Series:
     return paths.astype(str).map(os.path.realpath)
-
-
-def _cross_validation_runs(folder: os.PathLike | str) -> list[tuple[int, Run]]:
-    """(k, run) of each ``fold<k>`` folder of a cross-validation folder, k from 1 while they exist."""
-    found, k = [], 1
-    while fold_dir(folder, k).is_dir():
-        found.append((k, Run(fold_dir(folder, k))))
-        k += 1
-    return found
 
 
 def scored_predictions(
@@ -150,7 +141,7 @@ def scored_predictions(
         table = source.copy()
         kind = "table"
     else:
-        folds = _cross_validation_runs(source)
+        folds = fold_runs(source)
         if folds:
             parts = []
             for k, run in folds:
