@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -38,6 +37,9 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.checks import check_whole_number
+from skinlib._shared.paths import resolved_paths
+from skinlib.data import DIAGNOSIS_COLUMNS as DATA_DIAGNOSIS_COLUMNS
+from skinlib.data import LABEL_NAMES, METADATA_COLUMNS
 from skinlib.evaluation import check_predictions, evaluate, operating_points
 from skinlib.runs import Run, fold_runs
 
@@ -49,11 +51,11 @@ __all__ = [
 
 #: Columns that hold a diagnosis, in the order :func:`diagnosis_column` looks for one
 #: (HAM10000 ``dx``, ISIC 2020 ``diagnosis``, PAD-UFES-20 ``diagnostic``).
-DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "diagnostic")
+DIAGNOSIS_COLUMNS = DATA_DIAGNOSIS_COLUMNS
 #: The default age bands' edges in years: <30, 30-44, 45-59, 60-74, 75+.
 AGE_BANDS = (30, 45, 60, 75)
 #: The patient columns :func:`subgroup_metrics` breaks results down by (``load_dataset``'s names).
-SUBGROUP_FEATURES = ("age", "sex", "site")
+SUBGROUP_FEATURES = METADATA_COLUMNS
 #: Patient columns broken down by too, by default, where a dataset has them (PAD-UFES-20's
 #: Fitzpatrick skin type): no warning where it has not.
 OPTIONAL_FEATURES = ("skin_type",)
@@ -74,10 +76,6 @@ def _check_level(level: float) -> list[float]:
         raise ValueError(f"level must be a number strictly between 0 and 1 (0.95 for 95% intervals), got {level!r}")
     alpha = (1 - float(level)) / 2
     return [alpha, 1 - alpha]
-
-
-def _resolved(paths: pd.Series) -> pd.Series:
-    return paths.astype(str).map(os.path.realpath)
 
 
 def scored_predictions(
@@ -192,8 +190,8 @@ def _join_dataset(table: pd.DataFrame, dataset: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"the dataset table lacks a path column; found {list(dataset.columns)}")
     extra = dataset.drop(columns=[c for c in _PREDICTION_KEYS if c in dataset.columns and c != "label"])
     extra = extra.rename(columns={"label": "dataset_label"})
-    extra = extra.assign(_key=_resolved(dataset["path"])).drop_duplicates("_key")
-    joined = table.assign(_key=_resolved(table["path"])).merge(extra, on="_key", how="left", indicator=True)
+    extra = extra.assign(_key=resolved_paths(dataset["path"])).drop_duplicates("_key")
+    joined = table.assign(_key=resolved_paths(table["path"])).merge(extra, on="_key", how="left", indicator=True)
     unmatched = int((joined["_merge"] == "left_only").sum())
     if unmatched:
         example = joined.loc[joined["_merge"] == "left_only", "path"].iloc[0]
@@ -392,7 +390,7 @@ def diagnosis_metrics(
     quantiles = _check_level(level)
     _check_scored(scored)
     groups = pd.DataFrame({"diagnosis": _labels_of(scored[column]).to_numpy(),
-                           "class": np.where(scored["label"].to_numpy() == 1, "malignant", "benign")})
+                           "class": np.where(scored["label"].to_numpy() == 1, LABEL_NAMES[1], LABEL_NAMES[0])})
     frame = _metric_frame({"value": _correct}, scored, groups, n_boot, quantiles, seed)
     counts = groups.value_counts()
     labels, probabilities = scored["label"].to_numpy(), scored["probability"].to_numpy()

@@ -31,13 +31,14 @@ For a strict held-out test, find the issues with a cross-validation of the train
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.paths import resolved_paths
 from skinlib.audit._error_analysis import scored_predictions
+from skinlib.data import LABEL_NAMES
 
 if TYPE_CHECKING:
     pass
@@ -49,7 +50,7 @@ __all__ = ["find_label_issues", "LABEL_COLUMNS", "CLASSES"]
 #: ``benign_malignant``; PAD-UFES-20 ``diagnostic``, ``biopsed``), with ``group``.
 LABEL_COLUMNS = ("dx", "dx_type", "diagnosis", "diagnostic", "benign_malignant", "biopsed", "group")
 #: Label 0 and 1.
-CLASSES = ("benign", "malignant")
+CLASSES = LABEL_NAMES
 
 
 def _out_of_fold(scored: pd.DataFrame, source: Any) -> None:
@@ -69,7 +70,7 @@ def _out_of_fold(scored: pd.DataFrame, source: Any) -> None:
                 "the images it trained or was selected on agree with their labels, wrong ones included. "
                 "Use the test folds of a cross-validation (the run_dir of skinlib.cross_validate), or a table "
                 "of out-of-fold probabilities")
-    resolved = scored["path"].astype(str).map(os.path.realpath)
+    resolved = resolved_paths(scored["path"])
     twice = resolved[resolved.duplicated()]
     if len(twice):
         raise ValueError(

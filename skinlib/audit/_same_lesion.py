@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.checks import check_whole_number
+from skinlib.data import METADATA_COLUMNS
 from skinlib._shared.files import bounded_map
 from skinlib.audit._local_features import N_FEATURES, WORK_SIZE, LocalFeatures, Match, image_local_features, match_pair
 
@@ -62,8 +63,6 @@ MIN_SPREAD = 6.0
 #: magnifications (HAM10000's same-lesion pairs reach 3.2x), but a transform that shrinks
 #: one image to a point is RANSAC explaining repeated texture, not a second photograph.
 SCALE_RANGE = (0.25, 4.0)
-#: The metadata compared, in :func:`skinlib.load_dataset`'s names.
-METADATA_COLUMNS = ("age", "sex", "site")
 
 _PCA_DIMS = 64
 _FLAT_LIMIT = 50_000  # descriptors up to which the nearest-neighbour search is exact

@@ -30,7 +30,6 @@ from ._dermamnist import (
     load_dermamnist,
 )
 from ._layouts import (
-    LABEL_NAMES,
     Layout,
     LAYOUT_RECORDS,
     LAYOUTS,
@@ -56,6 +55,9 @@ from ._leakage import (
     drop_leaked,
 )
 from ._reading import (
+    LABEL_NAMES,
+    METADATA_COLUMNS,
+    DIAGNOSIS_COLUMNS,
     DatasetError,
     skipped_files,
     patient_metadata,
@@ -70,6 +72,9 @@ from ._sample import (
 )
 
 __all__ = [
+    "LABEL_NAMES",
+    "METADATA_COLUMNS",
+    "DIAGNOSIS_COLUMNS",
     "find_csv",
     "csv_labels",
     "load_csv",
@@ -90,7 +95,6 @@ __all__ = [
     "read_labels",
     "materialise",
     "load_dermamnist",
-    "LABEL_NAMES",
     "Layout",
     "LAYOUT_RECORDS",
     "LAYOUTS",

@@ -29,6 +29,7 @@ import pandas as pd
 from skinlib.data._csv_layout import load_csv
 from skinlib.data._dermamnist import CLASSES, MALIGNANT, NPZ_PATTERN, load_dermamnist
 from skinlib.data._reading import (
+    LABEL_NAMES,
     COLUMNS,
     IMAGE_EXTENSIONS,
     DatasetError,
@@ -44,7 +45,6 @@ from skinlib.data._reading import (
 )
 
 __all__ = [
-    "LABEL_NAMES",
     "Layout",
     "LAYOUT_RECORDS",
     "LAYOUTS",
@@ -64,8 +64,6 @@ __all__ = [
     "one_hot_diagnoses",
 ]
 
-#: The two classes by label: ``LABEL_NAMES[0]`` is benign (label 0), ``LABEL_NAMES[1]`` malignant (label 1).
-LABEL_NAMES = ("benign", "malignant")
 
 ISIC_CSV = "ISIC_2020_Training_GroundTruth.csv"
 HAM_CSV = "HAM10000_metadata.csv"

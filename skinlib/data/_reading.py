@@ -21,6 +21,9 @@ from skinlib._shared.errors import DatasetError
 
 __all__ = [
     "DatasetError",
+    "LABEL_NAMES",
+    "METADATA_COLUMNS",
+    "DIAGNOSIS_COLUMNS",
     "IMAGE_EXTENSIONS",
     "SYSTEM_FILES",
     "COLUMNS",
@@ -60,6 +63,14 @@ AGE_RANGE = (0.0, 120.0)
 SKIN_TYPES = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
 #: Columns that name a row's image, in the order :func:`patient_metadata` looks for one to quote in errors.
 IMAGE_COLUMNS = ("image_name", "image_id", "img_id", "path", "file", "image")
+#: The two classes by label: ``LABEL_NAMES[0]`` is benign (label 0), ``LABEL_NAMES[1]`` malignant (label 1).
+LABEL_NAMES = ("benign", "malignant")
+#: The patient metadata every layout that records it gives under these names (HAM10000, ISIC 2019
+#: and 2020, PAD-UFES-20): what models take as inputs, the audit compares and breaks results down by.
+METADATA_COLUMNS = ("age", "sex", "site")
+#: Columns that hold a diagnosis, in the order they are looked for (HAM10000 ``dx``, ISIC 2020
+#: ``diagnosis``, PAD-UFES-20 ``diagnostic``).
+DIAGNOSIS_COLUMNS = ("dx", "diagnosis", "diagnostic")
 #: The common metadata names, in the order they are added to a table.
 METADATA_NAMES = ("age", "sex", "site", "skin_type")
 #: Patient metadata under common names, and the CSV column each comes from per layout.
@@ -77,7 +88,7 @@ _MAGIC = {
     b"II*\x00": "tiff",
     b"MM\x00*": "tiff",
 }
-_LABEL_WORDS = {"benign": 0, "malignant": 1, "0": 0, "1": 1}
+_LABEL_WORDS = {LABEL_NAMES[0]: 0, LABEL_NAMES[1]: 1, "0": 0, "1": 1}
 
 
 # --------------------------------------------------------------------------- labels

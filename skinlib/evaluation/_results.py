@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.paths import resolved_paths
 from skinlib.evaluation._metrics import evaluate
 from skinlib.runs import Run, fold_dir
 
@@ -153,8 +154,7 @@ def run_metrics(run: Run | str | os.PathLike, folds: Sequence[str] = ("val", "te
     for fold in folds:
         part = preds[preds["fold"] == fold]
         if paths is not None and fold == "test":
-            wanted = {os.path.realpath(p) for p in paths}
-            part = part[part["path"].map(os.path.realpath).isin(wanted)]
+            part = part[resolved_paths(part["path"]).isin(set(resolved_paths(paths)))]
         # No bootstrap: the spread reported is the one between folds (or seeds).
         m = evaluate(part["label"], part["probability"], threshold=config["threshold"], n_bootstrap=0)
         for key in METRICS:

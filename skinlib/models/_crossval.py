@@ -21,6 +21,7 @@ import pandas as pd
 
 from skinlib._shared.errors import FoldRunMismatch
 from skinlib._shared.files import atomic_write
+from skinlib._shared.paths import resolved_paths
 from skinlib.data import merge_groups, split_dataset
 from skinlib.evaluation import evaluate
 from skinlib.models._training import train
@@ -255,7 +256,7 @@ def cross_validate(
     data = preprocess_dataset(df, preprocess or Preprocess.for_model(model), cache_dir=cache_dir, progress=progress)
     rows = data.rows
     test_fold = assign_folds(rows, folds, seed, duplicates)
-    excluded = (rows["path"].map(os.path.realpath).isin(excluded_paths).to_numpy() if excluded_paths
+    excluded = (resolved_paths(rows["path"]).isin(excluded_paths).to_numpy() if excluded_paths
                 else np.zeros(len(rows), dtype=bool))
 
     from tqdm.auto import tqdm
@@ -307,8 +308,8 @@ def _excluded_paths(df: pd.DataFrame, paths) -> set[str]:
         return set()
     if isinstance(paths, (str, os.PathLike)):
         raise TypeError("exclude_from_training must be a list of paths, not one path")
-    wanted = {os.path.realpath(p) for p in paths}
-    unknown = sorted(wanted - set(df["path"].map(os.path.realpath)))
+    wanted = set(resolved_paths(paths))
+    unknown = sorted(wanted - set(resolved_paths(df["path"])))
     if unknown:
         raise ValueError(f"exclude_from_training: {len(unknown)} path(s) are not images of the table, "
                          f"e.g. {unknown[0]!r} (pass the paths of load_dataset's table)")

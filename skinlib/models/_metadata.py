@@ -24,6 +24,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from skinlib.data import METADATA_COLUMNS
+
 __all__ = [
     "METADATA_COLUMNS",
     "LABEL_COLUMNS",
@@ -34,8 +36,6 @@ __all__ = [
     "unseen_categories",
 ]
 
-#: The common metadata columns of :func:`skinlib.load_dataset` (HAM10000 and ISIC 2020).
-METADATA_COLUMNS = ("age", "sex", "site")
 #: Columns that hold the label or the diagnosis; never model inputs. Besides the label and HAM10000's
 #: ``dx``: ISIC 2020's ``target``, the one-hot diagnosis columns of ISIC 2018 and 2019, how a diagnosis
 #: was confirmed (``dx_type``, ``diagnosis_confirm_type``), PAD-UFES-20's ``diagnostic`` and ``biopsed``

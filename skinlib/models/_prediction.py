@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.evaluation import apply_temperature
-from skinlib.data import IMAGE_EXTENSIONS, is_system_file
+from skinlib.data import IMAGE_EXTENSIONS, LABEL_NAMES, is_system_file
 from skinlib.preprocessing.filters import dihedral
 from skinlib.models._metadata import encode_metadata
 from skinlib.models._builders import keras  # Keras as skinlib.models._builders imports it: quietly
@@ -431,7 +431,7 @@ def predict(
                                   progress=show)
     threshold = float(config.get("threshold", 0.5))
     read = ~np.isnan(probs)
-    labels = np.where(~read, "", np.where(probs >= threshold, "malignant", "benign"))
+    labels = np.where(~read, "", np.where(probs >= threshold, LABEL_NAMES[1], LABEL_NAMES[0]))
     for e in errors:
         if e:
             warnings.warn(e, stacklevel=2)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.plotting._plots import show_image, thumbnail
+from skinlib.data import DIAGNOSIS_COLUMNS
 from skinlib.preprocessing import read_image
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def plot_label_issues(
     if shown.empty:
         axes[0].set_title("no image flagged", fontsize=9)
         return fig
-    diagnosis = next((c for c in ("dx", "diagnosis", "diagnostic") if c in shown.columns), None)
+    diagnosis = next((c for c in DIAGNOSIS_COLUMNS if c in shown.columns), None)
     for ax, (_, row) in zip(axes, shown.iterrows()):
         rank = f"#{row['rank']} " if "rank" in row else ""
         how = [str(row[c]) for c in (diagnosis, "dx_type") if c and c in row and pd.notna(row[c])]

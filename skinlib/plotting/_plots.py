@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from skinlib.data import LABEL_NAMES
 from skinlib.preprocessing import filters
 from skinlib.evaluation import check_predictions, expected_calibration_error
 from skinlib.preprocessing import read_image
@@ -43,7 +44,7 @@ __all__ = [
     "save_figure",
 ]
 
-CLASSES = ("benign", "malignant")
+CLASSES = LABEL_NAMES
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 100) -> Path:
