@@ -88,8 +88,8 @@ def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
     row = run_metrics(run)
     predictions = run.predictions()
     test, val = predictions.query("fold == 'test'"), predictions.query("fold == 'val'")
-    before = skinlib.evaluate(test["label"], test["probability_uncalibrated"], n_bootstrap=0)
-    after = skinlib.evaluate(test["label"], test["probability"], n_bootstrap=0)
+    before = skinlib.evaluate(test["label"], test["probability_uncalibrated"], n_boot=0)
+    after = skinlib.evaluate(test["label"], test["probability"], n_boot=0)
     # The shift's share: a temperature alone, fitted on the same validation fold.
     temperature_only = skinlib.apply_temperature(
         test["probability_uncalibrated"], skinlib.fit_temperature(val["label"], val["probability_uncalibrated"]))
@@ -99,7 +99,7 @@ def v3_row(run_dir: Path, table: pd.DataFrame) -> dict:
     rows = by_file.loc[test["path"].map(os.path.realpath)].reset_index(drop=True)
     one_view = skinlib.predict(run_dir, rows, tta=False, progress=False)
     row.update(
-        test_roc_auc_one_view=skinlib.evaluate(test["label"], one_view["probability"], n_bootstrap=0)["roc_auc"],
+        test_roc_auc_one_view=skinlib.evaluate(test["label"], one_view["probability"], n_boot=0)["roc_auc"],
         test_brier_before=before["brier"], test_ece_before=before["ece"],
         test_ece_temperature_only=skinlib.expected_calibration_error(test["label"], temperature_only),
         test_brier=after["brier"], test_ece=after["ece"],

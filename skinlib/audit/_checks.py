@@ -668,10 +668,10 @@ class QualityCheck(Check):
         ----------
         found : Findings
             The audit's inputs and what the checks found so far; the files it could not read (its
-            ``attrs["unreadable"]``) are added to ``found.unreadable``.
+            ``attrs["skipped"]``) are added to ``found.unreadable``.
         """
         issues = find_quality_issues(found.dataset, progress=found.options.get("progress", True))
-        found.unreadable += [(p, r, "quality") for p, r in issues.attrs.get("unreadable", {}).items()]
+        found.unreadable += [(p, r, "quality") for p, r in issues.attrs.get("skipped", [])]
         found.tables["quality"] = issues
 
     def summary(self, audit) -> list[Row]:

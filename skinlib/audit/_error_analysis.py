@@ -411,7 +411,7 @@ def diagnosis_metrics(
                 keep = mine | other
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    m = evaluate(labels[keep], probabilities[keep], n_bootstrap=n_boot, seed=seed, level=level)
+                    m = evaluate(labels[keep], probabilities[keep], n_boot=n_boot, seed=seed, level=level)
                 row.update(roc_auc=m["roc_auc"], roc_auc_low=m["roc_auc_low"], roc_auc_high=m["roc_auc_high"])
         rows.append(row)
     table = pd.DataFrame(rows)

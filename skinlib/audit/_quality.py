@@ -89,7 +89,7 @@ def find_quality_issues(
     *,
     issue_types: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = True,
-    n_jobs: int = 1,
+    workers: int = 1,
     max_pixels: int | None = None,
 ) -> pd.DataFrame:
     """Find dark, overexposed, blurry, low-information, odd-shaped and grayscale images.
@@ -105,7 +105,7 @@ def find_quality_issues(
         ``{"dark": {"threshold": 0.2}, "blurry": {}}``.
     progress : bool
         Show CleanVision's messages and progress bar.
-    n_jobs : int
+    workers : int
         Processes CleanVision scores the images with (1: in this process, no pool).
     max_pixels : int, optional
         An image of more pixels is listed as unreadable and not decoded (default
@@ -118,7 +118,8 @@ def find_quality_issues(
         ``"unreadable"``) and ``score`` (CleanVision's score from 0 to 1, low meaning a worse
         image; NaN for unreadable files), ordered by issue type, then score. ``attrs["summary"]``
         is a dict of the number of images per issue type checked (0 included) and
-        ``"unreadable"``; ``attrs["unreadable"]`` a dict from path to the reason;
+        ``"unreadable"``; ``attrs["skipped"]`` the unreadable files as ``(path, reason)`` pairs, as every
+        per-file step lists them (:func:`skinlib.skipped_files`);
         ``attrs["checked"]`` the number of images scored.
 
     Raises
@@ -161,7 +162,7 @@ def find_quality_issues(
         quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
         with quiet, (contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO())):
             lab = Imagelab(filepaths=list(original), verbose=progress)
-            lab.find_issues(params, n_jobs=n_jobs, verbose=progress)
+            lab.find_issues(params, n_jobs=workers, verbose=progress)
         found = lab.issues
         for issue in params:
             flagged = found[found[f"is_{issue}_issue"].astype(bool)]
@@ -177,6 +178,6 @@ def find_quality_issues(
     table = table.astype({"path": str, "issue": str, "score": float}).reset_index(drop=True)
     counts[UNREADABLE] = len(unreadable)
     table.attrs["summary"] = counts
-    table.attrs["unreadable"] = unreadable
+    table.attrs["skipped"] = list(unreadable.items())
     table.attrs["checked"] = len(readable)
     return table

@@ -192,14 +192,14 @@ def evaluate(
     y_true,
     y_prob,
     threshold: float = 0.5,
-    n_bootstrap: int = 1000,
+    n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Classification metrics of malignancy probabilities ``y_prob`` against labels ``y_true``.
 
     Returns a dict: ``n``, ``n_malignant``, ``roc_auc`` with its bootstrap interval
-    (``roc_auc_low``, ``roc_auc_high``; ``n_bootstrap`` resamples, percentile
+    (``roc_auc_low``, ``roc_auc_high``; ``n_boot`` resamples, percentile
     method), ``average_precision``, and at ``threshold``: ``balanced_accuracy``,
     ``sensitivity`` (malignant found), ``specificity`` (benign cleared),
     ``accuracy``, ``majority_accuracy`` (always answering the more common class),
@@ -221,7 +221,7 @@ def evaluate(
         Predicted probabilities of malignancy, as many as ``y_true``.
     threshold : float
         A probability at or above it says "malignant" (default 0.5).
-    n_bootstrap : int
+    n_boot : int
         Bootstrap resamples for the ROC AUC interval (default 1000); 0 skips the bootstrap,
         and ``roc_auc_low`` and ``roc_auc_high`` are NaN. They are NaN too when fewer than
         half the resamples hold both classes.
@@ -237,7 +237,7 @@ def evaluate(
 
     Examples
     --------
-    >>> m = evaluate([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], n_bootstrap=0)
+    >>> m = evaluate([0, 0, 0, 1], [0.1, 0.2, 0.6, 0.9], n_boot=0)
     >>> m["roc_auc"], m["sensitivity"], m["specificity"]
     (1.0, 1.0, 0.6666666666666666)
     >>> round(m["brier"], 4), round(m["ece"], 4)
@@ -262,7 +262,7 @@ def evaluate(
             stacklevel=2,
         )
     auc = float(skm.roc_auc_score(y_true, y_prob)) if two_classes else nan
-    low, high = _bootstrap_auc(y_true, y_prob, n_bootstrap, seed, level) if two_classes and n_bootstrap else (nan, nan)
+    low, high = _bootstrap_auc(y_true, y_prob, n_boot, seed, level) if two_classes and n_boot else (nan, nan)
     sensitivity = tp / (tp + fn) if tp + fn else nan
     specificity = tn / (tn + fp) if tn + fp else nan
     if ((y_prob >= 0) & (y_prob <= 1)).all():

@@ -47,7 +47,7 @@ def compare(runs: Mapping[str, Any], fold: str = "test", **kwargs) -> pd.DataFra
     fold : str
         The fold of the run folders to evaluate.
     **kwargs
-        Go to :func:`skinlib.evaluate` (``n_bootstrap``, ``seed``...).
+        Go to :func:`skinlib.evaluate` (``n_boot``, ``seed``...).
 
     Returns
     -------
@@ -57,7 +57,7 @@ def compare(runs: Mapping[str, Any], fold: str = "test", **kwargs) -> pd.DataFra
     Examples
     --------
     >>> from skinlib.evaluation._metrics import evaluate
-    >>> table = compare({"a": evaluate([0, 1, 1], [0.2, 0.7, 0.9], n_bootstrap=0)})
+    >>> table = compare({"a": evaluate([0, 1, 1], [0.2, 0.7, 0.9], n_boot=0)})
     >>> float(table.loc["a", "roc_auc"])
     1.0
     """
@@ -156,7 +156,7 @@ def run_metrics(run: Run | str | os.PathLike, folds: Sequence[str] = ("val", "te
         if paths is not None and fold == "test":
             part = part[resolved_paths(part["path"]).isin(set(resolved_paths(paths)))]
         # No bootstrap: the spread reported is the one between folds (or seeds).
-        m = evaluate(part["label"], part["probability"], threshold=config["threshold"], n_bootstrap=0)
+        m = evaluate(part["label"], part["probability"], threshold=config["threshold"], n_boot=0)
         for key in METRICS:
             out[f"{fold}_{key}"] = m[key]
     return out

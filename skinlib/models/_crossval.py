@@ -319,7 +319,7 @@ def _excluded_paths(df: pd.DataFrame, paths) -> set[str]:
 def _fold_metrics(run: Run) -> dict:
     config, preds = run.config, run.predictions()
     test = preds[preds["fold"] == "test"]
-    m = evaluate(test["label"], test["probability"], threshold=config["threshold"], n_bootstrap=0)
+    m = evaluate(test["label"], test["probability"], threshold=config["threshold"], n_boot=0)
     counts = preds["fold"].value_counts()
     return {
         "n_train": int(counts.get("train", 0)), "n_val": int(counts.get("val", 0)), "n_test": m["n"],

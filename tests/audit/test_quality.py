@@ -113,7 +113,8 @@ def test_the_corrupt_file_is_listed_as_unreadable_and_nothing_else(dataset):
     rows = issues[issues["path"].str.endswith("corrupt.jpg")]
     assert rows["issue"].tolist() == [UNREADABLE]
     assert rows["score"].isna().all()
-    assert list(issues.attrs["unreadable"]) == rows["path"].tolist()
+    assert [path for path, _ in issues.attrs["skipped"]] == rows["path"].tolist()
+    assert skinlib.skipped_files(issues)["path"].tolist() == rows["path"].tolist()
     assert issues.attrs["checked"] == len(df) - 1
 
 

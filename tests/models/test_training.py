@@ -37,7 +37,7 @@ def test_short_training_really_learns(tmp_path):
     assert {"loss", "accuracy", "auc", "val_loss", "val_auc"} <= set(history.columns)
     preds = pd.read_csv(tmp_path / "run" / "predictions.csv")
     test = preds[preds["fold"] == "test"]
-    m = skinlib.evaluate(test["label"], test["probability"], n_bootstrap=0)
+    m = skinlib.evaluate(test["label"], test["probability"], n_boot=0)
     assert m["roc_auc"] > 0.9
     assert m["n"] == (data.rows["fold"] == "test").sum()
 
