@@ -189,7 +189,7 @@ def mvb_variants(args, mvb: pd.DataFrame, audit) -> pd.DataFrame:
             run_dir = args.out / "mvb" / MVB_RUN[model](seed)
             if not Run(run_dir).complete:
                 settings = V2 if model == "v2" else {}
-                skinlib.train(model, data, seed=seed, run_dir=run_dir, progress=None, **settings)
+                skinlib.train(model, data, seed=seed, run_dir=run_dir, progress=False, **settings)
             for test_set, paths in tests.items():
                 rows.append({"model": model, "test_set": test_set, "seed": seed,
                              **run_metrics(run_dir, folds=("test",), paths=paths)})

@@ -98,7 +98,7 @@ SPLIT_SEED = 0
 def run_one(run_dir: Path, data, model: str, faithful: bool, seed: int, max_epochs: int | None = None) -> None:
     if Run(run_dir).complete:
         return  # done in an earlier call (run folders are written whole or not at all)
-    skinlib.train(model, data, seed=seed, faithful=faithful, run_dir=run_dir, progress=None,
+    skinlib.train(model, data, seed=seed, faithful=faithful, run_dir=run_dir, progress=False,
                   **settings_for(model, max_epochs))
 
 

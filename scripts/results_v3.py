@@ -166,7 +166,7 @@ def external_runs(args, found) -> pd.DataFrame:
         for seed in range(args.seeds):
             run_dir = args.out / "mvb" / f"v3__image__seed{seed}"
             if not Run(run_dir).complete:
-                skinlib.train("v3", data, seed=seed, run_dir=run_dir, progress=None,
+                skinlib.train("v3", data, seed=seed, run_dir=run_dir, progress=False,
                               **({"epochs": args.max_epochs} if args.max_epochs else {}))
             row = v3_row(run_dir, split)
             rows.append({"dataset": "mvb", "run": "v3, image only", "test_set": "test/ as published", "fold": seed,

@@ -336,7 +336,7 @@ def _separable(n: int = 60) -> skinlib.PreprocessResult:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "v1"
-    skinlib.train("v1", _separable(), epochs=1, run_dir=run, progress=None)
+    skinlib.train("v1", _separable(), epochs=1, run_dir=run, progress=False)
     return run
 
 

@@ -25,7 +25,7 @@ from test_training import separable
 def trained(tmp_path_factory):
     """One small v1 run, trained once for the module; tests copy it before changing it."""
     folder = tmp_path_factory.mktemp("trained") / "v1"
-    train("v1", separable(n=60), epochs=1, run_dir=folder, progress=None)
+    train("v1", separable(n=60), epochs=1, run_dir=folder, progress=False)
     return folder
 
 
@@ -79,7 +79,7 @@ def test_a_folder_filled_during_training_is_kept_and_the_new_run_is_not_lost(tmp
             (run_dir / "theirs.txt").write_text("another process's work")
 
     with pytest.raises(FileExistsError, match="filled by another process.*kept in"):
-        train("v1", separable(n=60), epochs=1, run_dir=run_dir, progress=None, callbacks=[FillTheFolder()])
+        train("v1", separable(n=60), epochs=1, run_dir=run_dir, progress=False, callbacks=[FillTheFolder()])
     assert sorted(p.name for p in run_dir.iterdir()) == ["theirs.txt"]
     assert (run_dir / "theirs.txt").read_text() == "another process's work"
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("run.unsaved-")]
@@ -263,6 +263,6 @@ def test_training_without_a_preprocessing_config_fails_before_training(tmp_path)
             raise AssertionError("training started")
 
     with pytest.raises(ValueError, match="data.config is None"):
-        train("v1", data, epochs=1, run_dir=tmp_path / "run", progress=None, callbacks=[Never()])
+        train("v1", data, epochs=1, run_dir=tmp_path / "run", progress=False, callbacks=[Never()])
     assert list(tmp_path.iterdir()) == []
-    assert len(train("v1", data, epochs=1, progress=None)) == 1  # without a run folder it is not needed
+    assert len(train("v1", data, epochs=1, progress=False)) == 1  # without a run folder it is not needed

@@ -280,7 +280,7 @@ def cross_validate(
             else:
                 fold_data = PreprocessResult(data.x[kept], data.y[kept], fold_rows, data.skipped, data.cache_path,
                                              data.from_cache, data.config)
-                train(model, fold_data, seed=seed, run_dir=run.path, progress=None, **train_kwargs)
+                train(model, fold_data, seed=seed, run_dir=run.path, progress=False, **train_kwargs)
             records[k] = _fold_metrics(run)
     per_fold = pd.DataFrame.from_dict(records, orient="index")[FOLD_METRICS].astype(float)
     per_fold.index = per_fold.index.astype(str)

@@ -268,7 +268,7 @@ def train(
     model_options: dict[str, Any] | None = None,
     run_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
-    progress: str | None = "epochs",
+    progress: bool | str | None = True,
     callbacks: Iterable[keras.callbacks.Callback] = (),
 ) -> pd.DataFrame:
     """Train a model on preprocessed images, validate it every epoch, and save a run folder.
@@ -337,8 +337,9 @@ def train(
         one is complete (never a folder holding other files).
     overwrite : bool
         See ``run_dir``.
-    progress : {"epochs", "bar", None}
-        One line per epoch, a tqdm bar, or nothing.
+    progress : bool or {"epochs", "bar"}
+        Show progress, as every ``progress`` of skinlib: ``True`` (the default) or ``"epochs"`` prints
+        one line per epoch, ``"bar"`` shows a tqdm bar, ``False`` (or ``None``) shows nothing.
     callbacks : iterable of keras.callbacks.Callback
         Extra Keras callbacks (timers, loggers) passed to ``fit``.
 
@@ -355,8 +356,9 @@ def train(
         raise TypeError("data must be the result of skinlib.preprocess_dataset (a PreprocessResult)")
     if "fold" not in data.rows:
         raise ValueError("data.rows has no 'fold' column: call split_dataset before preprocess_dataset")
-    if progress not in ("epochs", "bar", None):
-        raise ValueError(f"progress must be 'epochs', 'bar' or None, got {progress!r}")
+    if progress not in (True, False, "epochs", "bar", None):
+        raise ValueError(f"progress must be True, False, 'epochs' or 'bar', got {progress!r}")
+    progress = "epochs" if progress is True else (progress or None)
     settings = _recipe(model, dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                    augment=augment, optimizer=optimizer, schedule=schedule,
                                    best_epoch=best_epoch, tta=tta))

@@ -168,3 +168,15 @@ def test_predict_reports_undecodable_image_and_cli(tmp_path):
     broken = subprocess.run([sys.executable, "-m", "skinlib", "predict", str(tmp_path / "imgs"), str(images)],
                             capture_output=True, text=True)
     assert broken.returncode == 2 and "model.keras is missing" in broken.stderr
+
+
+def test_progress_is_a_bool_as_everywhere_or_a_style(capsys):
+    data = separable(n=60)
+    train("v1", data, epochs=2, progress=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    train("v1", data, epochs=2, progress="epochs")
+    assert len(lines) == 2 and len([l for l in capsys.readouterr().out.splitlines() if l.strip()]) == 2
+    train("v1", data, epochs=2, progress=False)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="progress must be True, False, 'epochs' or 'bar'"):
+        train("v1", data, epochs=1, progress="loud")
