@@ -183,3 +183,19 @@ def csv_tree(tmp_path: Path) -> Path:
                      "age_years": 30 + i, "sex": "F" if i % 2 else "M", "body_site": "back"})
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return root
+
+
+def separable(n=240, seed=0):
+    """28x28 images: malignant ones carry a bright blob at a random spot, benign ones do not."""
+    import skinlib
+    from skinlib.preprocessing import PreprocessResult
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    x = rng.integers(60, 120, (n, 28, 28, 1)).astype(np.uint8)
+    for i in np.flatnonzero(y):
+        r, c = rng.integers(4, 20, 2)
+        x[i, r : r + 6, c : c + 6] = 230
+    fold = np.where(np.arange(n) % 10 < 6, "train", np.where(np.arange(n) % 10 < 8, "val", "test"))
+    rows = pd.DataFrame({"path": [f"img{i}.png" for i in range(n)], "label": y, "group": np.arange(n).astype(str), "fold": fold})
+    return PreprocessResult(x, y, rows, pd.DataFrame(columns=["path", "reason"]), config=skinlib.Preprocess.default())

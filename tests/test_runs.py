@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,7 @@ import skinlib
 from skinlib import runs
 from skinlib.runs import RUN_FILES, Run, RunFolderError, check_config, load_run, write_run
 from skinlib.models import train
-from conftest import lesion_image, write_jpeg
-from test_training import separable
+from conftest import lesion_image, separable, write_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +242,7 @@ def test_demo_report_compares_the_notebooks_runs_from_their_folders(tmp_path):
                   config=config)
     text = demo_report(cfg)
     assert "Test fold of data (40 images)" in text
+    assert "smoke test" not in text  # said of the built-in sample only
     for name in ("v1 corrected", "v1 as published", "v2 corrected", "v2 as published"):
         assert name in text
     assert "v3" not in text  # run 3 is left out when 05_train_v3 has not run
@@ -252,6 +253,21 @@ def test_demo_report_compares_the_notebooks_runs_from_their_folders(tmp_path):
     shutil.rmtree(cfg.run_dir / "v2")
     with pytest.raises(FileNotFoundError, match="03_train_v2"):
         demo_report(cfg)
+
+
+def test_demo_report_says_the_sample_is_a_smoke_test(monkeypatch):
+    import skinlib.__main__ as cli
+
+    monkeypatch.setattr(skinlib.evaluation, "compare", lambda runs: pd.DataFrame(
+        {"n": [38], **{c: [0.5] for c in ("roc_auc", "roc_auc_low", "roc_auc_high", "balanced_accuracy",
+                                         "sensitivity", "specificity", "accuracy", "majority_accuracy")}},
+        index=["v1 corrected"]))
+    monkeypatch.setattr(skinlib.evaluation, "conclusion", lambda table: "v1 corrected is no better than chance.")
+    cfg = skinlib.RunConfig.from_env(run_dir=Path("/nonexistent/runs"))
+    monkeypatch.setattr(type(cfg), "trained_runs", lambda self: {})
+    text = cli.demo_report(cfg)
+    assert cfg.data == skinlib.sample_dir(create=False)
+    assert "smoke test" in text and "docs/results.md" in text
 
 
 def test_training_without_a_preprocessing_config_fails_before_training(tmp_path):
