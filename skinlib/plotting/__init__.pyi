@@ -1,6 +1,7 @@
 """Every figure of skinlib, built on a matplotlib ``Figure`` without pyplot and returned."""
 
 from ._audit import (
+    plot_duplicates,
     plot_pairs,
     plot_label_issues,
     plot_quality_issues,
@@ -22,7 +23,6 @@ from ._plots import (
     plot_confusion_grid,
     plot_samples,
     plot_stages,
-    plot_duplicates,
     plot_gradcam,
     save_figure,
 )

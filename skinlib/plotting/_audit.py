@@ -18,7 +18,20 @@ from skinlib.preprocessing import read_image
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["plot_pairs", "plot_label_issues", "plot_quality_issues"]
+__all__ = ["plot_pairs", "plot_duplicates", "plot_label_issues", "plot_quality_issues"]
+
+
+def _draw_pair(ax_a, ax_b, pair, read: Callable[[str], np.ndarray]) -> None:
+    """A pair's two images side by side, each titled with its file name as plain text (a "$" in a
+    name is no mathtext); a file that cannot be read is a blank cell titled "unreadable".
+    """
+    for ax, path in ((ax_a, str(pair["path_a"])), (ax_b, str(pair["path_b"]))):
+        try:
+            show_image(ax, thumbnail(np.asarray(read(path)), 160))
+            ax.set_title(os.path.basename(path), fontsize=8, parse_math=False)
+        except (OSError, ValueError):  # ImageReadError is a ValueError
+            show_image(ax, None)
+            ax.set_title("unreadable", fontsize=8)
 
 
 def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
@@ -67,14 +80,9 @@ def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
         show_image(ax, None)
     for i, (_, pair) in enumerate(shown.iterrows()):
         row, col = divmod(i, per_row)
-        for ax, path in zip(axes[row, 2 * col : 2 * col + 2], (str(pair["path_a"]), str(pair["path_b"]))):
-            try:
-                show_image(ax, thumbnail(np.asarray(read(path)), 160))
-                ax.set_title(os.path.basename(path), fontsize=8, parse_math=False)  # a "$" in a name is text
-            except (OSError, ValueError):  # ImageReadError is a ValueError
-                ax.set_title("unreadable", fontsize=8)
-        how = str(pair.get("evidence", "") or pair.get("transform", "") or "")
         ax_a, ax_b = axes[row, 2 * col : 2 * col + 2]
+        _draw_pair(ax_a, ax_b, pair, read)
+        how = str(pair.get("evidence", "") or pair.get("transform", "") or "")
         ax_a.set_xlabel(f"{pair['similarity']:.3f}, {pair['kind']}", fontsize=8, parse_math=False)
         ax_b.set_xlabel(textwrap.fill(how if how != "nan" else "", 32), fontsize=7, parse_math=False)
     for ax in axes.ravel()[2 * len(shown):]:
@@ -218,4 +226,57 @@ def plot_quality_issues(
             ax.set_title(title, fontsize=8)
         for ax in axes[r, len(shown):]:
             ax.remove()
+    return fig
+
+
+def plot_duplicates(
+    pairs: pd.DataFrame, n: int = 4, read: Callable[[str], np.ndarray] | None = None
+) -> "Figure":
+    """The first ``n`` pairs of :func:`skinlib.find_duplicates`, side by side: one row per pair.
+
+    Each row shows ``path_a`` and ``path_b`` in colour, titled with the file name, and the
+    pair's similarity, kind and matching transform. The table is ranked most similar
+    first; pass ``pairs.tail(n)`` to look at the borderline pairs instead. A file that
+    cannot be read is a blank cell titled "unreadable". An empty table gives one blank row
+    titled "no duplicate pairs".
+
+    Parameters
+    ----------
+    pairs : pandas.DataFrame
+        :func:`skinlib.find_duplicates`' table: ``path_a``, ``path_b``, ``similarity``,
+        ``kind`` and, optionally, ``transform``.
+    n : int
+        How many pairs, from the top, at least 1 (default 4).
+    read : callable, optional
+        Reads a path to a uint8 array (default :func:`skinlib.read_image` in colour, BGR).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_duplicates(skinlib.find_duplicates(df), n=3)  # doctest: +SKIP
+    """
+    missing = {"path_a", "path_b", "similarity", "kind"} - set(pairs.columns)
+    if missing:
+        raise ValueError(f"pairs lacks column(s) {sorted(missing)}; expected the table from find_duplicates")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    from matplotlib.figure import Figure
+
+    read = read or (lambda p: read_image(p, color=True))
+    shown = pairs.head(n)
+    rows = max(1, len(shown))
+    fig = Figure(figsize=(4.4, 2.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, 2, squeeze=False)
+    if shown.empty:
+        show_image(axes[0, 0], None)
+        show_image(axes[0, 1], None)
+        axes[0, 0].set_title("no duplicate pairs", fontsize=9)
+        return fig
+    for (ax_a, ax_b), (_, pair) in zip(axes, shown.iterrows()):
+        _draw_pair(ax_a, ax_b, pair, read)
+        how = pair["kind"] + (f", {pair['transform']}" if str(pair.get("transform", "")) else "")
+        ax_a.set_ylabel(f"{pair['similarity']:.3f}\n{how}", fontsize=8, parse_math=False)
     return fig

@@ -39,7 +39,6 @@ __all__ = [
     "plot_confusion_grid",
     "plot_samples",
     "plot_stages",
-    "plot_duplicates",
     "plot_gradcam",
     "save_figure",
 ]
@@ -679,63 +678,6 @@ def thumbnail(img: np.ndarray, side: int) -> np.ndarray:
     if scale >= 1:
         return img
     return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
-def plot_duplicates(
-    pairs: pd.DataFrame, n: int = 4, read: Callable[[str], np.ndarray] | None = None
-) -> Figure:
-    """The first ``n`` pairs of :func:`skinlib.find_duplicates`, side by side: one row per pair.
-
-    Each row shows ``path_a`` and ``path_b`` in colour, titled with the file name, and the
-    pair's similarity, kind and matching transform. The table is ranked most similar
-    first; pass ``pairs.tail(n)`` to look at the borderline pairs instead. A file that
-    cannot be read is a blank cell titled "unreadable". An empty table gives one blank row
-    titled "no duplicate pairs".
-
-    Parameters
-    ----------
-    pairs : pandas.DataFrame
-        :func:`skinlib.find_duplicates`' table: ``path_a``, ``path_b``, ``similarity``,
-        ``kind`` and, optionally, ``transform``.
-    n : int
-        How many pairs, from the top, at least 1 (default 4).
-    read : callable, optional
-        Reads a path to a uint8 array (default :func:`skinlib.read_image` in colour, BGR).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> fig = plot_duplicates(skinlib.find_duplicates(df), n=3)  # doctest: +SKIP
-    """
-    missing = {"path_a", "path_b", "similarity", "kind"} - set(pairs.columns)
-    if missing:
-        raise ValueError(f"pairs lacks column(s) {sorted(missing)}; expected the table from find_duplicates")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    read = read or (lambda p: read_image(p, color=True))
-    shown = pairs.head(n)
-    rows = max(1, len(shown))
-    fig = Figure(figsize=(4.4, 2.2 * rows), layout="constrained")
-    axes = fig.subplots(rows, 2, squeeze=False)
-    if shown.empty:
-        show_image(axes[0, 0], None)
-        show_image(axes[0, 1], None)
-        axes[0, 0].set_title("no duplicate pairs", fontsize=9)
-        return fig
-    for (ax_a, ax_b), (_, pair) in zip(axes, shown.iterrows()):
-        for ax, path in ((ax_a, str(pair["path_a"])), (ax_b, str(pair["path_b"]))):
-            try:
-                show_image(ax, thumbnail(read(path), 160))
-                ax.set_title(Path(path).name, fontsize=8)
-            except (OSError, ValueError):  # ImageReadError is a ValueError
-                show_image(ax, None)
-                ax.set_title("unreadable", fontsize=8)
-        how = pair["kind"] + (f", {pair['transform']}" if str(pair.get("transform", "")) else "")
-        ax_a.set_ylabel(f"{pair['similarity']:.3f}\n{how}", fontsize=8)
-    return fig
 
 
 def _stage_images(config: Preprocess, img: np.ndarray) -> list[tuple[str, np.ndarray]]:
