@@ -45,6 +45,7 @@ import pandas as pd
 from skinlib._shared.errors import RunFolderError
 from skinlib._shared.files import atomic_write, file_stamp
 from skinlib.preprocessing import Preprocess
+from skinlib._shared.checks import is_whole_number
 
 if TYPE_CHECKING:
     import keras
@@ -224,7 +225,7 @@ def check_config(config: Any, where: str | os.PathLike = "config.json") -> tuple
             raise _fail(where, f"{key} must be true or false, got {config[key]!r}")
     for key in _WHOLE_NUMBERS:
         value = config.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        if value is not None and (not is_whole_number(value) or value < 0):
             raise _fail(where, f"{key} must be a whole number >= 0, got {value!r}")
     if "temperature" in config and not (_finite(config["temperature"]) and config["temperature"] > 0):
         raise _fail(where, f"temperature must be a finite number > 0, got {config['temperature']!r}")

@@ -22,6 +22,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.checks import is_whole_number
+from skinlib.data._reading import LABEL_NAMES
+
 __all__ = ["make_sample", "draw_lesion_image", "PLANTED_KINDS", "SAME_LESION_WAYS"]
 
 # Skin tones (BGR), light to dark.
@@ -407,7 +410,7 @@ def make_sample(
         given[flipped] = 1 - labels[flipped]
         for name, data in zip(names, files):
             (tmp / "train" / f"{name}.jpg").write_bytes(data)
-        classes = np.array(["benign", "malignant"])
+        classes = np.array(LABEL_NAMES)
         pd.DataFrame(copies, columns=["image_a", "image_b", "kind"]).to_csv(tmp / "planted_duplicates.csv", index=False)
         pd.DataFrame(same, columns=["image_a", "image_b", "how"]).to_csv(tmp / "planted_same_lesion.csv", index=False)
         pd.DataFrame({"image": [names[i] for i in flipped], "given": classes[given[flipped]],
@@ -432,7 +435,7 @@ def _planted_count(name: str, value: int | None, default: int, most: int, n: int
     """``value`` (``default`` when None) as a count of planted images, checked to lie in [0, most]."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_whole_number(value):
         raise ValueError(f"{name} must be a whole number of images, got {value!r}")
     if not 0 <= value <= most:
         raise ValueError(f"{name} must be between 0 and {most} for n={n}, got {value}")

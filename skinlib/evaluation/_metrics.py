@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from skinlib._shared.checks import is_whole_number
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -121,7 +123,7 @@ def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10) -> float:
     0.0
     """
     y_true, y_prob = check_predictions(y_true, y_prob)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+    if not is_whole_number(n_bins) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
     if y_true.size == 0:
         raise ValueError("expected_calibration_error needs at least one prediction")

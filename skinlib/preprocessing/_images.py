@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from skinlib._shared.errors import ImageReadError
+from skinlib._shared.checks import is_whole_number
 
 __all__ = ["read_image", "ImageReadError", "image_size", "max_image_pixels", "MAX_IMAGE_PIXELS",
            "MAX_PIXELS_VARIABLE"]
@@ -68,7 +69,7 @@ def max_image_pixels(max_pixels: int | None = None) -> int:
             pass
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_whole_number(value) or value < 1:
         shown = text if where == MAX_PIXELS_VARIABLE else value
         raise ValueError(f"{where}={shown!r}: expected a whole number of pixels, at least 1 (default {MAX_IMAGE_PIXELS})")
     return int(value)

@@ -28,6 +28,7 @@ from skinlib.preprocessing import filters
 from skinlib.preprocessing._images import ImageReadError, max_image_pixels, read_image
 from skinlib._shared.filemap import Skip, map_files
 from skinlib._shared.files import cached_array
+from skinlib._shared.checks import is_whole_number
 
 __all__ = ["Preprocess", "PreprocessResult", "preprocess_dataset", "output_image", "STEPS", "PARAMETERS"]
 
@@ -72,7 +73,7 @@ def _check_parameter(step: str, name: str, value: Any) -> Any:
     where = f"preprocessing step {step!r}: parameter {name!r}"
     if rule[0] in ("whole", "number"):
         kind, low, high = rule
-        whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        whole = is_whole_number(value)
         number = whole or (isinstance(value, (float, np.floating)) and np.isfinite(value))
         if not (whole if kind == "whole" else number) or not low <= value <= high:
             what = "a whole number" if kind == "whole" else "a number"
@@ -151,7 +152,7 @@ class Preprocess:
         object.__setattr__(self, "color", bool(self.color))
         side = self.decode_min_side
         if side is not None and (
-            isinstance(side, (bool, np.bool_)) or not isinstance(side, (int, np.integer)) or not 1 <= side <= 4096
+            not is_whole_number(side) or not 1 <= side <= 4096
         ):
             raise ValueError(f"Preprocess decode_min_side must be None or a whole number from 1 to 4096, got {side!r}")
         object.__setattr__(self, "decode_min_side", None if side is None else int(side))
