@@ -6,6 +6,7 @@ its subpackage (``data``) or, at the top, the module itself (``runs``, ``config`
 """
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
 
 
+@functools.cache
 def modules() -> dict[str, ast.Module]:
     return {module_name(p): ast.parse(p.read_text(), filename=str(p)) for p in sorted(PACKAGE.rglob("*.py"))}
 
@@ -121,13 +123,14 @@ def test_imports_between_modules_have_no_loop():
 
 def test_subpackages_import_each_other_one_way_only():
     offenders = []
-    for name, targets in graph().items():
+    edges = graph()
+    for name, targets in edges.items():
         if layer(name) not in ALLOWED:
             continue
         offenders += [f"skinlib/{name} imports {t}" for t in sorted(targets)
                       if layer(t) != layer(name) and layer(t) not in ALLOWED[layer(name)]]
     assert offenders == []
-    layers = {a: {layer(t) for n, ts in graph().items() if layer(n) == a for t in ts} - {a} for a in ALLOWED}
+    layers = {a: {layer(t) for n, ts in edges.items() if layer(n) == a for t in ts} - {a} for a in ALLOWED}
     assert find_loop(layers) is None
 
 
