@@ -228,14 +228,13 @@ def _audit(args: argparse.Namespace) -> int:
     """Audit a dataset and write its report; exit 0, or 2 for a bad dataset, run folder or --out."""
     from skinlib.audit import CHECKS, audit_dataset, check_runs
     from skinlib.data import load_dataset
-    from skinlib.audit import write_audit_report
+    from skinlib.audit import check_report_dir, write_audit_report
 
-    for folder in (args.out, *args.out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                print(f"error: --out {args.out}: {folder} is a file, not a folder", file=sys.stderr)
-                return 2
-            break
+    try:  # --out first, before any work: a file, a folder under a dataset, or one holding other files
+        check_report_dir(args.out, datasets=[args.dataset, *args.against])
+    except (OSError, ValueError) as exc:
+        print(f"error: --out {exc}", file=sys.stderr)
+        return 2
     try:
         check_runs(args.runs)  # before the datasets are read
         tables = {}

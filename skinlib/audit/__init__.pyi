@@ -58,6 +58,8 @@ from ._quality import (
     UNREADABLE,
 )
 from ._report import (
+    check_report_dir,
+    report_files,
     write_audit_report,
     html_table,
     figure_html,
@@ -79,6 +81,8 @@ from ._same_lesion import (
 )
 
 __all__ = [
+    "check_report_dir",
+    "report_files",
     "DatasetAudit",
     "audit_dataset",
     "check_runs",

@@ -41,13 +41,15 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.files import atomic_write
+from skinlib._shared.folders import write_folder
 from skinlib.audit._checks import CHECKS, SPLIT_COLUMN, TABLE_FILES, UNREADABLE_COLUMNS, Check, Findings
 from skinlib.audit._error_analysis import ErrorAnalysis
 from skinlib.data import skipped_files
 from skinlib.runs import Run, fold_dir, is_cross_validation
 
 __all__ = ["DatasetAudit", "audit_dataset", "check_runs", "summary_table", "load_audit",
-           "write_csv", "SPLIT_COLUMN", "UNREADABLE_COLUMNS", "SUMMARY_COLUMNS", "MANIFEST_FILE"]
+           "write_csv", "SPLIT_COLUMN", "UNREADABLE_COLUMNS", "SUMMARY_COLUMNS", "MANIFEST_FILE",
+           "dataset_roots", "audit_roots"]
 
 #: The columns of :attr:`DatasetAudit.summary`.
 SUMMARY_COLUMNS = ["check", "issue", "count"]
@@ -148,45 +150,87 @@ class DatasetAudit:
             self.tables["unreadable"] = pd.DataFrame(columns=UNREADABLE_COLUMNS)
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write the audit into ``folder``, for :func:`load_audit` to read back without recomputing.
+        """Write the audit into ``folder``, whole, for :func:`load_audit` to read back without recomputing.
 
         Every table as a CSV file (the names of :data:`skinlib.audit.TABLE_FILES`), the dataset
-        as ``dataset.csv``, each error analysis in ``errors/<k>/``, and last :data:`MANIFEST_FILE`:
+        as ``dataset.csv``, each error analysis in ``errors/<k>/``, and :data:`MANIFEST_FILE`:
         the name, notes, settings and leaked test images, and each table's file, column types,
-        index and ``attrs``. Each file is written atomically; table files of an earlier save that
-        no longer apply are removed.
+        index and ``attrs``. The files are written into a temporary sibling folder that then
+        replaces ``folder`` in one rename (:func:`write_folder`): an interrupted save leaves the
+        earlier one as it was.
+
+        ``folder`` may be missing, an empty folder, or a folder an earlier save wrote: its
+        :data:`MANIFEST_FILE` is valid and lists every file in it. That folder is replaced whole;
+        a folder holding anything its manifest does not list is refused, and nothing is deleted
+        that a save did not write. A folder inside (or equal to) an audited dataset's folder
+        (:func:`audit_roots`, resolved) is refused too.
 
         Parameters
         ----------
         folder : str or path-like
-            The folder to write into, made (with its parents) when missing.
+            The folder to write (its parents are made when missing).
 
         Returns
         -------
         pathlib.Path
             The manifest, ``folder/audit.json``.
+
+        Raises
+        ------
+        NotADirectoryError
+            When ``folder``, or a folder above it, is a file.
+        ValueError
+            When ``folder`` is inside an audited dataset's folder, naming both.
+        FileExistsError
+            When ``folder`` holds a file that no earlier save wrote there, naming it.
         """
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        earlier = (out / MANIFEST_FILE).is_file()
         files = {**TABLE_FILES, **{n: f"{n}.csv" for n in self.tables if n not in TABLE_FILES}}
-        manifest: dict[str, Any] = {
-            "format": _FORMAT, "name": self.name, "notes": list(self.notes), "leaked_test": list(self.leaked_test),
-            "settings": _jsonable(self.settings) or {}, "dataset": _save_table(self.dataset, out, "dataset.csv"),
-            "tables": {}, "errors": [],
-        }
-        for name, table in self.tables.items():
-            manifest["tables"][name] = None if table is None else _save_table(table, out, files[name])
-        for k, (run, analysis) in enumerate(self.errors.items(), 1):
-            saved = {f.name: _save_table(getattr(analysis, f.name), out, f"errors/{k}/{f.name}.csv")
-                     for f in dataclasses.fields(analysis) if getattr(analysis, f.name) is not None}
-            manifest["errors"].append({"run": run, "tables": saved})
-        path = out / MANIFEST_FILE
-        atomic_write(path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode("ascii")), mode="wb")
-        if earlier:  # after the new manifest: an interrupted save leaves the earlier one whole
-            for name in (n for n, saved in manifest["tables"].items() if saved is None):
-                (out / files[name]).unlink(missing_ok=True)
-        return path
+
+        def write(out: Path) -> None:
+            manifest: dict[str, Any] = {
+                "format": _FORMAT, "name": self.name, "notes": list(self.notes),
+                "leaked_test": list(self.leaked_test), "settings": _jsonable(self.settings) or {},
+                "dataset": _save_table(self.dataset, out, "dataset.csv"), "tables": {}, "errors": [],
+            }
+            for name, table in self.tables.items():
+                manifest["tables"][name] = None if table is None else _save_table(table, out, files[name])
+            for k, (run, analysis) in enumerate(self.errors.items(), 1):
+                saved = {f.name: _save_table(getattr(analysis, f.name), out, f"errors/{k}/{f.name}.csv")
+                         for f in dataclasses.fields(analysis) if getattr(analysis, f.name) is not None}
+                manifest["errors"].append({"run": run, "tables": saved})
+            atomic_write(out / MANIFEST_FILE, lambda fh: fh.write(json.dumps(manifest, indent=1).encode("ascii")),
+                         mode="wb")
+
+        write_folder(folder, write, _saved_files, what="saved audit", roots=audit_roots(self))
+        return Path(folder) / MANIFEST_FILE
+
+
+def _plain_relative(name: object) -> bool:
+    """Whether ``name`` is a relative POSIX path that stays inside its folder (no ``..``, no empty part)."""
+    return isinstance(name, str) and "\\" not in name and not name.startswith("/") and \
+        all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _saved_files(folder: Path) -> set[str] | str:
+    """The files the :data:`MANIFEST_FILE` in ``folder`` lists (itself among them), or why there are none."""
+    path = folder / MANIFEST_FILE
+    if path.is_symlink() or not path.is_file():
+        return f"no {MANIFEST_FILE}"
+    try:
+        manifest = json.loads(path.read_text(encoding="ascii"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"its {MANIFEST_FILE} cannot be read: {exc}"
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        return f"its {MANIFEST_FILE} is not one that DatasetAudit.save writes"
+    try:
+        files = {MANIFEST_FILE, manifest["dataset"]["file"],
+                 *(t["file"] for t in manifest["tables"].values() if t is not None),
+                 *(t["file"] for entry in manifest["errors"] for t in entry["tables"].values())}
+    except (KeyError, TypeError, AttributeError):
+        return f"its {MANIFEST_FILE} is damaged"
+    if not all(_plain_relative(f) for f in files):
+        return f"its {MANIFEST_FILE} lists a file outside its folder"
+    return files
 
 
 def load_audit(folder: str | os.PathLike) -> DatasetAudit:
@@ -385,8 +429,9 @@ def audit_dataset(
     for check in CHECKS.values():  # a table no check fills (a check skipped...) does not apply
         found.tables.update(dict.fromkeys(check.tables))
     _search(found, [check for name, check in CHECKS.items() if name not in skipped], progress)
+    roots = [*dataset_roots(df), *(r for other in against.values() for r in dataset_roots(other))]
     settings = dict(against=list(against), runs=runs, cache_dir=None if cache_dir is None else str(cache_dir),
-                    skip=sorted(skipped), n_boot=n_boot, seed=seed)
+                    skip=sorted(skipped), n_boot=n_boot, seed=seed, roots=list(dict.fromkeys(roots)))
     audit = DatasetAudit(name=name or (Path(root).name if root else "dataset"), dataset=df, tables=found.tables,
                          leaked_test=found.leaked_test, errors=found.errors, notes=found.notes, settings=settings)
     audit.summary = summary_table(audit)
@@ -559,3 +604,55 @@ def _load_table(folder: Path, saved: Mapping[str, Any]) -> pd.DataFrame:
         table.index.names = saved["index"]
     table.attrs = dict(saved["attrs"])
     return table
+
+
+# --------------------------------------------------------------------------- folders written whole
+
+
+#: What reads a folder's manifest: the files it lists (POSIX paths relative to the folder), or, when
+#: the folder holds no valid manifest, a short reason why not.
+
+
+def dataset_roots(table: pd.DataFrame) -> list[str]:
+    """The folders a dataset table was read from: ``attrs["root"]``, and the folders of its label CSV
+    and its ``.npz`` (as :func:`skinlib.load_dataset` sets them), each once.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`skinlib.load_dataset` table (one without those ``attrs`` has no roots).
+
+    Returns
+    -------
+    list of str
+        The folders, as recorded (not resolved).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"path": []})
+    >>> df.attrs.update(root="data/clinic", csv="data/clinic/labels.csv")
+    >>> dataset_roots(df)
+    ['data/clinic']
+    """
+    attrs = getattr(table, "attrs", {}) or {}
+    found = [str(attrs["root"])] if attrs.get("root") else []
+    found += [os.path.dirname(str(attrs[key])) or "." for key in ("csv", "npz") if attrs.get(key)]
+    return list(dict.fromkeys(os.path.normpath(p) for p in found))
+
+
+def audit_roots(audit: DatasetAudit) -> list[str]:
+    """Every folder an audit read a dataset from: its dataset's (:func:`dataset_roots`) and those of the
+    tables it was compared against (``settings["roots"]``, which :func:`audit_dataset` records).
+
+    Parameters
+    ----------
+    audit : DatasetAudit
+        An audit, computed or loaded (:func:`load_audit`).
+
+    Returns
+    -------
+    list of str
+        The folders, each once.
+    """
+    recorded = audit.settings.get("roots") or []
+    return list(dict.fromkeys([*dataset_roots(audit.dataset), *(str(r) for r in recorded if r)]))

@@ -5,9 +5,13 @@
 base64 PNG images, its style is inline, it loads nothing and runs no script), and the audit's
 tables as CSV files (:data:`TABLE_FILES`), in full where the page shows their first rows.
 Every file name and value on the page is HTML-escaped: a file named
-``<img src=x onerror=alert(1)>.jpg`` shows as that text. Every file is written atomically
-(a temporary file renamed into place), so an interrupted report leaves the previous files or
-the new ones, never half of one; the images audited are only read.
+``<img src=x onerror=alert(1)>.jpg`` shows as that text. The images audited are only read.
+
+A report folder is written whole or not at all: its files are written into a temporary sibling
+folder, which then replaces the report folder in one rename (:func:`skinlib._shared.folders.write_folder`),
+so an interrupted report leaves the previous one as it was. The page's head lists the files the
+report wrote (:func:`report_files` reads that list back); a folder is only ever replaced when it
+holds nothing else, and never when it lies inside an audited dataset (:func:`check_report_dir`).
 
 >>> audit = skinlib.audit.audit_dataset(skinlib.load_dataset("data/mvb"))  # doctest: +SKIP
 >>> write_audit_report(audit, "runs/mvb/audit")  # doctest: +SKIP
@@ -20,24 +24,35 @@ import base64
 import datetime
 import html
 import io
+import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
 
-from skinlib.audit._audit import DatasetAudit, write_csv
+from skinlib._shared.folders import check_folder, write_folder
+from skinlib.audit._audit import DatasetAudit, audit_roots, write_csv
 from skinlib.audit._checks import CHECKS, SUMMARY_FILE, TABLE_FILES, Check
 from skinlib._shared.files import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["write_audit_report", "html_table", "figure_html", "REPORT_FILE", "TABLE_FILES"]
+__all__ = ["write_audit_report", "check_report_dir", "report_files", "html_table", "figure_html", "REPORT_FILE",
+           "TABLE_FILES"]
 
 #: The page's file name in the report folder.
 REPORT_FILE = "report.html"
+#: The ``name`` of the page's ``<meta>`` element that lists the report's files (its manifest).
+_MANIFEST_META = "skinlib-report-files"
+#: The manifest's ``format``; a page with another is not a report this code wrote.
+_FORMAT = "skinlib-report-1"
+_MANIFEST_RE = re.compile(rf'<meta name="{_MANIFEST_META}" content="([^"]*)">')
+#: How much of the page's start is read for its manifest (it is in the head, before the style).
+_HEAD_BYTES = 1 << 16
 # TABLE_FILES, the audit's tables and their CSV files, follows the registered checks (skinlib.audit._checks).
 
 _STYLE = """
@@ -171,12 +186,59 @@ class _Page:
     figure = staticmethod(_figure)
 
 
-def _head(audit: DatasetAudit, nav: list[tuple[str, str]]) -> str:
-    """The page's head, title, the line on the dataset and the navigation."""
+def _manifest(files: list[str]) -> str:
+    """The ``<meta>`` element listing the report's files, which :func:`report_files` reads back."""
+    listed = json.dumps({"format": _FORMAT, "files": sorted(files)}, ensure_ascii=True)
+    return f'<meta name="{_MANIFEST_META}" content="{_esc(listed)}">'
+
+
+def report_files(folder: str | os.PathLike) -> set[str] | str:
+    """The files the report in ``folder`` wrote, as its page lists them; or why ``folder`` holds no such report.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder, which need not exist.
+
+    Returns
+    -------
+    set of str or str
+        The file names (:data:`REPORT_FILE` among them) when ``folder/report.html`` is a page
+        :func:`write_audit_report` wrote; otherwise a short reason (no page, a page without the list).
+
+    Examples
+    --------
+    >>> report_files("/no/such/report")
+    'no report.html'
+    """
+    page = Path(folder) / REPORT_FILE
+    if page.is_symlink() or not page.is_file():
+        return f"no {REPORT_FILE}"
+    try:
+        with open(page, "rb") as fh:
+            head = fh.read(_HEAD_BYTES).decode("utf-8", "replace")
+    except OSError as exc:
+        return f"its {REPORT_FILE} cannot be read: {exc.strerror or exc}"
+    found = _MANIFEST_RE.search(head)
+    if found is None:
+        return f"its {REPORT_FILE} does not list the files of a report (not written by skinlib, or by an older version)"
+    try:
+        manifest = json.loads(html.unescape(found.group(1)))
+    except json.JSONDecodeError:
+        return f"the list of files in its {REPORT_FILE} is damaged"
+    files = manifest.get("files") if isinstance(manifest, dict) and manifest.get("format") == _FORMAT else None
+    if not (isinstance(files, list) and REPORT_FILE in files and all(
+            isinstance(f, str) and f not in ("", ".", "..") and "/" not in f and "\\" not in f for f in files)):
+        return f"the list of files in its {REPORT_FILE} is not one this version writes"
+    return set(files)
+
+
+def _head(audit: DatasetAudit, nav: list[tuple[str, str]], files: list[str]) -> str:
+    """The page's head (the list of the report's files in it), title, the line on the dataset and the navigation."""
     root = audit.dataset.attrs.get("root", "")
     written = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     links = "".join(f'<a href="#{_esc(anchor)}">{_esc(title)}</a>' for anchor, title in nav)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_manifest(files)}'
             f"<title>Audit of {_esc(audit.name)}</title><style>{_STYLE}</style></head><body>"
             f"<h1>Audit of {_esc(audit.name)}</h1>"
             f'<p class="note">{len(audit.dataset)} images in {_esc(root)}; written {_esc(written)}. '
@@ -195,40 +257,83 @@ def _sections(audit: DatasetAudit, page: _Page) -> list[tuple[Check, str]]:
     return [(check, section) for check, section in found if section is not None]
 
 
-def _page(audit: DatasetAudit, max_rows: int, shown: int) -> str:
+def _page(audit: DatasetAudit, max_rows: int, shown: int, files: list[str]) -> str:
     sections = _sections(audit, _Page(max_rows, shown))
     nav = [("summary", "Summary"), *((check.anchor, check.nav) for check, _ in sections)]
     body = [_summary_section(audit, max_rows), *(section for _, section in sections)]
-    return f"{_head(audit, nav)}{''.join(body)}</body></html>\n"
+    return f"{_head(audit, nav, files)}{''.join(body)}</body></html>\n"
 
 
-def _write_tables(audit: DatasetAudit, out: Path, earlier: bool) -> None:
-    """Each table that applies as its CSV file; an earlier report's file of a table that no longer applies removed."""
+def _table_files(audit: DatasetAudit) -> dict[str, str]:
+    """Each table that applies (a table that is None, or no unreadable file, does not) and its CSV file."""
+    found = {}
     for name, filename in TABLE_FILES.items():
         table = audit.tables.get(name)
-        if table is None or (name == "unreadable" and table.empty):
-            if earlier:
-                (out / filename).unlink(missing_ok=True)  # an earlier report's table that no longer applies
-            continue
-        write_csv(out / filename, table)
+        if table is not None and not (name == "unreadable" and table.empty):
+            found[name] = filename
+    return found
 
 
 def _write_text(path: Path, text: str, errors: str) -> None:
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8", errors)), mode="wb")
 
 
+def check_report_dir(out_dir: str | os.PathLike, datasets=()) -> Path:
+    """Check, before any work, that a report can be written into ``out_dir``.
+
+    ``out_dir`` may be missing, an empty folder, or a report folder :func:`write_audit_report`
+    wrote (its page lists every file in it, :func:`report_files`); it may not be, or lie inside,
+    one of ``datasets``, comparing resolved paths (links followed).
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The report folder.
+    datasets : iterable of path-like
+        The audited datasets' folders (a file, such as a label CSV, stands for its folder).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``, resolved.
+
+    Raises
+    ------
+    NotADirectoryError
+        When ``out_dir``, or a folder above it, is a file.
+    ValueError
+        When ``out_dir`` is inside one of ``datasets``, naming both.
+    FileExistsError
+        When ``out_dir`` holds a file no earlier report wrote (or is not a report folder), naming
+        the first such file.
+
+    Examples
+    --------
+    >>> check_report_dir("/no/such/report").name
+    'report'
+    """
+    roots = [p if not os.path.isfile(p) else os.path.dirname(os.path.abspath(p)) for p in map(str, datasets)]
+    return check_folder(out_dir, report_files, what="report", roots=roots)
+
+
 def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_rows: int = 100,
                        pairs_shown: int = 12) -> Path:
-    """Write ``report.html`` and the audit's tables as CSV files into ``out_dir``.
+    """Write ``report.html`` and the audit's tables as CSV files into ``out_dir``, whole or not at all.
+
+    The files are written into a temporary sibling folder, which then replaces ``out_dir`` in one
+    rename: an error or an interruption leaves an earlier report there as it was, and no
+    temporary folder. Two reports written into one folder at once leave one of them, whole.
 
     Parameters
     ----------
     audit : skinlib.audit.DatasetAudit
         What :func:`skinlib.audit.audit_dataset` returned.
     out_dir : path-like
-        The report folder (created with its parents when missing). CSV files of :data:`TABLE_FILES`
-        left there by an earlier report whose tables no longer apply are removed; nothing else
-        in it is touched.
+        The report folder (created with its parents when missing). It must not exist, be empty,
+        or be a report folder this function wrote: that folder is replaced whole, none of its
+        files left. A folder holding anything else is refused, and nothing that a report did not
+        write is ever deleted. A folder inside (or equal to) an audited dataset's folder is
+        refused (:func:`check_report_dir`).
     max_rows : int
         Rows of each table shown on the page (the CSV files hold all).
     pairs_shown : int
@@ -243,6 +348,10 @@ def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_r
     ------
     NotADirectoryError
         When ``out_dir``, or a folder above it, is an existing file.
+    ValueError
+        When ``out_dir`` is inside an audited dataset's folder, naming both.
+    FileExistsError
+        When ``out_dir`` is not empty and holds a file that no earlier report wrote there, naming it.
 
     Examples
     --------
@@ -250,15 +359,18 @@ def write_audit_report(audit: DatasetAudit, out_dir: str | os.PathLike, *, max_r
     PosixPath('runs/mvb/audit/report.html')
     """
     out = Path(out_dir)
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise NotADirectoryError(f"{out}: cannot write the report there, {folder} is a file, not a folder")
-            break
-    text = _page(audit, max_rows, pairs_shown)  # every figure drawn before the first file is replaced
-    out.mkdir(parents=True, exist_ok=True)
-    earlier = (out / REPORT_FILE).is_file()
-    _write_tables(audit, out, earlier)
-    page = out / REPORT_FILE
-    _write_text(page, text, "backslashreplace")
-    return page
+    roots = audit_roots(audit)
+    check_folder(out, report_files, what="report", roots=roots)  # before any figure is drawn
+    tables = _table_files(audit)
+    text = _page(audit, max_rows, pairs_shown, [REPORT_FILE, *tables.values()])  # every figure drawn first
+
+    def write(folder: Path) -> None:
+        for name, filename in tables.items():
+            write_csv(folder / filename, audit.tables[name])
+        _write_text(folder / REPORT_FILE, text, "backslashreplace")
+
+    write_folder(out, write, report_files, what="report", roots=roots)
+    return out / REPORT_FILE
+
+
+#: The command line checks its ``--out`` with it before any work (the package exports ``write_audit_report``).
