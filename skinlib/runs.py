@@ -28,7 +28,6 @@ A cross-validation folder holds one run folder per fold (:func:`fold_dir`).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
@@ -38,12 +37,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from skinlib._shared.errors import RunFolderError
 from skinlib._shared.files import atomic_write, file_stamp
+from skinlib._shared.folders import locked
 from skinlib.preprocessing import Preprocess
 from skinlib._shared.checks import is_whole_number
 
@@ -559,25 +559,6 @@ def check_run_dir(run_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     return run_dir
 
 
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (the parent of run folders) while a run is swapped in.
-
-    Two processes finishing at once then swap one after the other, never interleaved.
-    """
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; renames are still atomic one by one
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 def _keep_aside(new: Path, run_dir: Path) -> Path:
     kept = run_dir.with_name(f"{run_dir.name}.unsaved-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
     os.replace(new, kept)
@@ -586,7 +567,7 @@ def _keep_aside(new: Path, run_dir: Path) -> Path:
 
 def _swap_in(new: Path, run_dir: Path, overwrite: bool) -> None:
     """Move the completed folder ``new`` to ``run_dir``; see :func:`write_run` for the rules."""
-    with _locked(run_dir.parent):
+    with locked(run_dir.parent):
         if run_dir.exists() and not run_dir.is_dir():
             kept = _keep_aside(new, run_dir)
             raise FileExistsError(f"{run_dir} is now a file; this run was kept in {kept}")

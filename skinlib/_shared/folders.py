@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-__all__ = ["Owned", "check_folder", "folder_problem", "write_folder"]
+__all__ = ["Owned", "check_folder", "folder_problem", "locked", "write_folder"]
 
 #: Reads a folder's manifest: the set of files it lists, or a string saying why there is none.
 Owned = Callable[[Path], "set[str] | str"]
@@ -139,8 +139,21 @@ def check_folder(folder: str | os.PathLike, owned: Owned, *, what: str,
 
 
 @contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (the parent of the folders swapped in) while one is swapped in."""
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (the parent of the folders swapped in) while one is swapped in.
+
+    Two processes finishing at once then swap one after the other, never interleaved.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder to lock (it must exist).
+
+    Yields
+    ------
+    None
+        While the lock is held.
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; a rename onto a folder that is not empty fails there
@@ -238,7 +251,7 @@ def write_folder(folder: str | os.PathLike, write: Callable[[Path], None], owned
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # as a folder made with mkdir, not mkdtemp's private one
         write(tmp)
-        with _locked(real.parent):
+        with locked(real.parent):
             check_folder(real, owned, what=what, roots=roots)  # another writer may have been there since
             _swap_in(tmp, real, owned, what)
     except BaseException:
