@@ -24,13 +24,13 @@ import lazy_loader as _lazy
 
 __version__ = "0.1.0"
 
-_lazy_getattr, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
-__all__ = sorted({*__all__, "plots"})
-#: The notebooks' names for subpackages (``from skinlib import plots``).
+#: The notebooks' names for subpackages (``from skinlib import plots``), which a stub cannot alias.
 _ALIASES = {"plots": "skinlib.plotting"}
+_lazy_getattr, _, __all__ = _lazy.attach_stub(__name__, __file__)
+__all__ = sorted({*__all__, *_ALIASES})
 
 
-def __dir__():  # noqa: F811 - lazy_loader's __dir__ without the aliases
+def __dir__():
     return list(__all__)
 
 
