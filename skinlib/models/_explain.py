@@ -31,10 +31,12 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from skinlib.models._builders import keras  # Keras as skinlib.models._builders imports it: quietly
 from skinlib.models._prediction import run_metadata, run_probabilities, scale_pixels
 from skinlib.preprocessing import Preprocess
 from skinlib.runs import load_run
+from skinlib._shared.tensorflow import import_keras
+
+keras = import_keras()  # TensorFlow's start-up notices kept out of the outputs
 
 __all__ = ["last_conv_layer", "gradcam", "occlusion_map", "explain_run", "Explained"]
 

@@ -25,9 +25,11 @@ from skinlib.evaluation import apply_temperature
 from skinlib.data import IMAGE_EXTENSIONS, LABEL_NAMES, is_system_file
 from skinlib.preprocessing.filters import dihedral
 from skinlib.models._metadata import encode_metadata
-from skinlib.models._builders import keras  # Keras as skinlib.models._builders imports it: quietly
 from skinlib.preprocessing import Preprocess, preprocess_dataset
 from skinlib.runs import Run
+from skinlib._shared.tensorflow import import_keras
+
+keras = import_keras()  # TensorFlow's start-up notices kept out of the outputs
 
 __all__ = ["scale_pixels", "predict_arrays", "image_files", "run_metadata", "run_probabilities", "predict"]
 

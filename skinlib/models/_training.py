@@ -21,13 +21,16 @@ import pandas as pd
 from skinlib.models._allocator import keep_freed_memory
 from skinlib.data import class_weights
 from skinlib.models._metadata import encode_metadata, fit_metadata
-from skinlib.models._builders import build_model, keras  # Keras as skinlib.models._builders imports it: quietly
+from skinlib.models._builders import build_model
 from skinlib.preprocessing.filters import dihedral
 from skinlib.evaluation import calibrate_predictions
 from skinlib.models._prediction import predict_arrays, scale_pixels
 from skinlib.models._recipes import RECIPES
 from skinlib.preprocessing import PreprocessResult
 from skinlib.runs import PREDICTION_COLUMNS, check_run_dir, dataset_fingerprint, write_run
+from skinlib._shared.tensorflow import import_keras
+
+keras = import_keras()  # TensorFlow's start-up notices kept out of the outputs
 
 __all__ = ["train", "run_predictions", "set_determinism", "AUGMENTATIONS"]
 

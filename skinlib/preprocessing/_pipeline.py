@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skinlib.preprocessing import _crop as crop
+from skinlib.preprocessing._crop import crop_to_lesion
 from skinlib.preprocessing import filters
 from skinlib.preprocessing._images import ImageReadError, max_image_pixels, read_image
 from skinlib._shared.filemap import Skip, map_files
@@ -35,7 +35,7 @@ __all__ = ["Preprocess", "PreprocessResult", "preprocess_dataset", "output_image
 #: Steps a pipeline may use, by name. Each takes an image first and keyword parameters.
 STEPS: dict[str, Callable[..., np.ndarray]] = {
     "remove_hair": filters.remove_hair,
-    "crop_to_lesion": crop.crop_to_lesion,
+    "crop_to_lesion": crop_to_lesion,
     "gray": filters.to_gray,
     "resize": filters.resize,
     "seed_contour": filters.seed_contour,
