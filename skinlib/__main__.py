@@ -207,10 +207,10 @@ def _predict(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.out:
-        from skinlib._shared.files import atomic_write
+        from skinlib._shared.spreadsheet import write_csv
 
-        try:
-            atomic_write(args.out, lambda fh: table.to_csv(fh, index=False), mode="w")
+        try:  # a file for spreadsheets: text cells that would run as formulas are escaped
+            write_csv(args.out, table)
         except OSError as exc:
             print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
             return 2
@@ -229,19 +229,25 @@ def _audit(args: argparse.Namespace) -> int:
     from skinlib.audit import CHECKS, audit_dataset, check_runs
     from skinlib.data import load_dataset
     from skinlib.audit import check_report_dir, write_audit_report
+    from skinlib._shared.folders import place_problem
 
+    datasets = [args.dataset, *args.against]
     try:  # --out first, before any work: a file, a folder under a dataset, or one holding other files
-        check_report_dir(args.out, datasets=[args.dataset, *args.against])
+        check_report_dir(args.out, datasets=datasets)
     except (OSError, ValueError) as exc:
         print(f"error: --out {exc}", file=sys.stderr)
         return 2
+    if args.cache_dir is not None and (problem := place_problem(args.cache_dir, what="cache", roots=datasets)):
+        print(f"error: --cache-dir {problem[1]}", file=sys.stderr)
+        return 2
     try:
+        options = _dataset_options(args)
         check_runs(args.runs)  # before the datasets are read
         tables = {}
-        for path in [args.dataset, *args.against]:
+        for path in datasets:
             if not os.path.exists(path):
                 raise FileNotFoundError(f"dataset {path} not found")
-            tables[path] = load_dataset(path, layout=args.layout if path == args.dataset else None)
+            tables[path] = load_dataset(path, **options) if path == args.dataset else load_dataset(path)
         df = tables.pop(args.dataset)
         against = {}
         for path, table in tables.items():
@@ -260,6 +266,55 @@ def _audit(args: argparse.Namespace) -> int:
     print(audit.summary.to_string(index=False), file=sys.stderr)
     print(f"wrote the audit report to {page}")
     return 0
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    """The :func:`skinlib.load_dataset` options of the audited dataset, from ``--layout``, the CSV options
+    and ``--png-dir``; a ``--metadata`` entry that is not ``NAME=COLUMN`` is a ``ValueError``.
+    """
+    options = {"layout": args.layout, "image_column": args.image_column, "label_column": args.label_column,
+               "group_column": args.group_column, "malignant": args.malignant, "benign": args.benign,
+               "missing_images": args.missing_images, "cache_dir": args.png_dir}
+    if args.metadata is not None:
+        pairs = [entry.partition("=") for entry in args.metadata]
+        bad = [entry for entry, (name, sep, column) in zip(args.metadata, pairs) if not (name and sep and column)]
+        if bad:
+            raise ValueError(f"--metadata {bad[0]!r}: expected NAME=COLUMN (age=Age sex=Sex site=Location), "
+                             "or --metadata alone for none")
+        options["metadata"] = {name: column for name, _, column in pairs}
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _whole_number(text: str) -> int:
+    """An argparse type: a whole number >= 0 (``--n-boot``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """The options of :func:`skinlib.load_dataset`, so that every layout it reads can be audited from the shell."""
+    parser.add_argument("--layout", help="force the dataset's layout when its folder matches two (or 'csv')")
+    group = parser.add_argument_group(
+        "a CSV of image names and labels (the csv layout; any of these implies it)",
+        "as skinlib.data.load_csv: e.g. --image-column file --label-column dx --malignant mel bcc")
+    group.add_argument("--image-column", help="the column of image file names (relative to the CSV's folder)")
+    group.add_argument("--label-column", help="the column of labels (0/1, benign/malignant, or diagnoses)")
+    group.add_argument("--group-column", help="the patient or lesion of each row (default: each image its own)")
+    group.add_argument("--malignant", nargs="+", metavar="DIAGNOSIS", help="the diagnoses that are malignant")
+    group.add_argument("--benign", nargs="+", metavar="DIAGNOSIS",
+                       help="the diagnoses that are benign (default: every other one)")
+    group.add_argument("--metadata", nargs="*", metavar="NAME=COLUMN",
+                       help="the columns of age, sex, site, skin_type (default: the usual names); alone: none")
+    group.add_argument("--missing-images", choices=["error", "skip"],
+                       help="rows naming no file: an error (default) or skipped and listed")
+    parser.add_argument("--png-dir", type=Path, metavar="DIR",
+                        help="DermaMNIST: the folder its images are written to once as PNG files "
+                             "(default: the project's data/dermamnist/)")
 
 
 def _add_skip_options(parser: argparse.ArgumentParser) -> None:
@@ -298,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     pred.add_argument("run", help="run folder written by skinlib.train (or the model file inside it)")
     pred.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
     pred.add_argument("--out", type=Path, help="write the CSV to this file (missing folders are created) instead "
-                                                "of printing it")
+                                                "of printing it; text a spreadsheet would run as a formula "
+                                                "(=, +, -, @) is written behind a '")
     pred.add_argument("--metadata", type=Path, metavar="CSV",
                       help="the images' age, sex and site, for a run trained with metadata: a CSV with an image "
                            "column (path, image_id or image_name) and HAM10000 or ISIC 2020 column names")
@@ -314,9 +370,11 @@ def main(argv: list[str] | None = None) -> int:
                      help="cross-validation folders (label errors and error analysis) or run folders (error "
                           "analysis) trained on the dataset")
     aud.add_argument("--out", type=Path, required=True, help="the report folder (report.html and the CSV files)")
-    aud.add_argument("--layout", help="force the dataset's layout when its folder matches two")
-    aud.add_argument("--cache-dir", type=Path, help="cache the image signatures here (the same audit again is fast)")
-    aud.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the error analysis (0: none)")
+    aud.add_argument("--cache-dir", type=Path, help="cache the image signatures here (the same audit again is "
+                                                     "fast); never inside a dataset")
+    aud.add_argument("--n-boot", type=_whole_number, default=200,
+                     help="bootstrap resamples of the error analysis (0: none)")
+    _add_dataset_options(aud)
     _add_skip_options(aud)
     aud.set_defaults(func=_audit)
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-__all__ = ["Owned", "check_folder", "folder_problem", "locked", "write_folder"]
+__all__ = ["Owned", "check_folder", "folder_problem", "locked", "place_problem", "write_folder"]
 
 #: Reads a folder's manifest: the set of files it lists, or a string saying why there is none.
 Owned = Callable[[Path], "set[str] | str"]
@@ -48,6 +48,48 @@ def _foreign(folder: Path, files: set[str]) -> list[str]:
             if not (any(f.startswith(name + "/") for f in files) if is_dir else name in files)]
 
 
+def place_problem(folder: str | os.PathLike, *, what: str,
+                  roots: Sequence[str | os.PathLike] = ()) -> tuple[type[Exception], str] | None:
+    """Why nothing of ``what`` may be written in ``folder`` (None when it may): a file where ``folder`` or
+    a folder above it should be, or ``folder`` inside one of ``roots``, comparing resolved paths.
+
+    What it holds is not looked at: :func:`folder_problem` checks that for a folder written whole; a
+    cache folder (the audit's ``cache_dir``) needs only this.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Where the files go.
+    what : str
+        ``"report"``, ``"cache"``: named in the message.
+    roots : sequence of path-like
+        The audited datasets' folders, never written under.
+
+    Returns
+    -------
+    (type, str) or None
+        The exception class (``NotADirectoryError`` or ``ValueError``) and the message.
+
+    Examples
+    --------
+    >>> place_problem("/data/clinic/cache", what="cache", roots=["/data/clinic"])[1]
+    '/data/clinic/cache is inside the audited dataset /data/clinic (/data/clinic/cache is in /data/clinic): the cache is never written under a dataset; choose a folder outside it'
+    """
+    given = Path(folder)
+    for above in (given, *given.parents):
+        if above.exists():
+            if not above.is_dir():
+                return NotADirectoryError, f"{given}: cannot write the {what} there, {above} is a file, not a folder"
+            break
+    real = Path(os.path.realpath(given))
+    for root in roots:
+        resolved = Path(os.path.realpath(root))
+        if real == resolved or resolved in real.parents:
+            return ValueError, (f"{given} is inside the audited dataset {root} ({real} is in {resolved}): the "
+                                f"{what} is never written under a dataset; choose a folder outside it")
+    return None
+
+
 def folder_problem(folder: str | os.PathLike, owned: Owned, *, what: str,
                    roots: Sequence[str | os.PathLike] = ()) -> tuple[type[Exception], str] | None:
     """Why a ``what`` folder may not be written at ``folder`` (None when it may); see :func:`check_folder`.
@@ -69,17 +111,10 @@ def folder_problem(folder: str | os.PathLike, owned: Owned, *, what: str,
         The exception class and message that :func:`check_folder` raises.
     """
     given = Path(folder)
-    for above in (given, *given.parents):
-        if above.exists():
-            if not above.is_dir():
-                return NotADirectoryError, f"{given}: cannot write the {what} there, {above} is a file, not a folder"
-            break
+    problem = place_problem(given, what=what, roots=roots)
+    if problem is not None:
+        return problem
     real = Path(os.path.realpath(given))
-    for root in roots:
-        resolved = Path(os.path.realpath(root))
-        if real == resolved or resolved in real.parents:
-            return ValueError, (f"{given} is inside the audited dataset {root} ({real} is in {resolved}): the "
-                                f"{what} is never written under a dataset; choose a folder outside it")
     if not real.is_dir():
         return None
     entries = _walk(real)

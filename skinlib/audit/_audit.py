@@ -41,9 +41,12 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.files import atomic_write
-from skinlib._shared.folders import write_folder
+from skinlib._shared.checks import check_whole_number
+from skinlib._shared.folders import place_problem, write_folder
+from skinlib._shared.spreadsheet import unescape_cells, write_csv
 from skinlib.audit._checks import CHECKS, SPLIT_COLUMN, TABLE_FILES, UNREADABLE_COLUMNS, Check, Findings
 from skinlib.audit._error_analysis import ErrorAnalysis
+from skinlib.audit._run_predictions import dataset_predictions
 from skinlib.data import skipped_files
 from skinlib.runs import Run, fold_dir, is_cross_validation
 
@@ -408,10 +411,15 @@ def audit_dataset(
     Raises
     ------
     ValueError
-        When ``df`` has no ``path`` column, or ``skip`` names a check that cannot be skipped.
+        When ``df`` has no ``path`` column, ``skip`` names a check that cannot be skipped, ``n_boot``
+        or ``seed`` is not a whole number >= 0, ``cache_dir`` is inside an audited dataset, or a run's
+        predictions are not of the dataset's images (none, or fewer than half, are its rows; the
+        others are left out, with a note). All checked before any image is read.
+    NotADirectoryError
+        When ``cache_dir`` (or a folder above it) is a file.
     FileNotFoundError, skinlib.RunFolderError
         When an entry of ``runs`` is not a folder, or not a run or cross-validation folder with a
-        valid config; checked before any image is read.
+        valid config.
 
     Examples
     --------
@@ -421,15 +429,27 @@ def audit_dataset(
     """
     against = _checked_tables(df, against)
     skipped = _skipped(skip, same_lesion=same_lesion, quality=quality)
+    n_boot, seed = check_whole_number("n_boot", n_boot), check_whole_number("seed", seed)
+    roots = [*dataset_roots(df), *(r for other in against.values() for r in dataset_roots(other))]
+    if cache_dir is not None and (problem := place_problem(cache_dir, what="cache", roots=roots)):
+        raise problem[0](f"cache_dir {problem[1]}")
     runs = check_runs(runs)
     root = df.attrs.get("root")
     found = Findings(dataset=df, against=against, runs=runs,
                      options=dict(cache_dir=cache_dir, progress=progress, n_boot=n_boot, seed=seed))
+    for run in runs:  # before any image is read: a run of another dataset is an error
+        predictions, note = dataset_predictions(run, df)
+        if note:
+            found.predictions[run] = predictions
+            found.notes.append(note)
+    if df.attrs.get("outside"):
+        outside = df.attrs["outside"]
+        found.notes.append(f"{len(outside)} row(s) of the dataset name images outside its folder (e.g. "
+                           f"{outside[0]}); they are audited, and shown, as rows of the dataset")
     found.unreadable += _load_skipped(df, against)
     for check in CHECKS.values():  # a table no check fills (a check skipped...) does not apply
         found.tables.update(dict.fromkeys(check.tables))
     _search(found, [check for name, check in CHECKS.items() if name not in skipped], progress)
-    roots = [*dataset_roots(df), *(r for other in against.values() for r in dataset_roots(other))]
     settings = dict(against=list(against), runs=runs, cache_dir=None if cache_dir is None else str(cache_dir),
                     skip=sorted(skipped), n_boot=n_boot, seed=seed, roots=list(dict.fromkeys(roots)))
     audit = DatasetAudit(name=name or (Path(root).name if root else "dataset"), dataset=df, tables=found.tables,
@@ -494,14 +514,6 @@ def _search(found: Findings, checks: list[Check], progress: bool) -> None:
 
 
 # --------------------------------------------------------------------------- saving and loading tables
-
-
-def write_csv(path: Path, table: pd.DataFrame) -> None:
-    """``table`` as a UTF-8 CSV file (without its index), written atomically; a file name that is
-    not valid UTF-8 keeps its bytes, so the path still names the file.
-    """
-    text = table.to_csv(index=False)
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8", "surrogateescape")), mode="wb")
 
 
 def _plain(value):
@@ -595,6 +607,7 @@ def _load_table(folder: Path, saved: Mapping[str, Any]) -> pd.DataFrame:
     if names:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="surrogateescape")
         raw = raw.set_axis(names, axis=1)
+        raw = pd.DataFrame({i: unescape_cells(raw.iloc[:, i]) for i in range(raw.shape[1])}).set_axis(names, axis=1)
     else:
         raw = pd.DataFrame(index=pd.RangeIndex(0))
     table = pd.DataFrame({c["name"]: _cast(raw.iloc[:, i], c) for i, c in enumerate(saved["columns"])},

@@ -85,6 +85,9 @@ class Findings:
         (path, reason, step) of every file a step could not read, in the order found.
     per_run : dict, optional
         Check name to a dict run -> what :meth:`Check.find_in_run` kept, for :meth:`Check.finish`.
+    predictions : dict, optional
+        Run to its predictions of the dataset's rows, for a run some of whose predictions are of other
+        images (:func:`skinlib.audit._run_predictions.dataset_predictions`); see :meth:`source`.
     """
 
     dataset: pd.DataFrame
@@ -97,6 +100,22 @@ class Findings:
     notes: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str, str]] = field(default_factory=list)
     per_run: dict[str, dict[str, Any]] = field(default_factory=dict)
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def source(self, run: str) -> Any:
+        """What the runs' checks read for ``run``: its folder, or its predictions of the dataset's rows only.
+
+        Parameters
+        ----------
+        run : str
+            A run or cross-validation folder of :attr:`runs`.
+
+        Returns
+        -------
+        str or pandas.DataFrame
+            ``run``, or the table in :attr:`predictions` when it has one.
+        """
+        return self.predictions.get(run, run)
 
     def gather(self, table: pd.DataFrame, what: str) -> None:
         """List the files a finder skipped (its ``attrs["skipped"]``) as unreadable by step ``what``.
@@ -590,7 +609,7 @@ class LabelIssuesCheck(Check):
                                "pass a cross-validation folder for out-of-fold predictions")
             return
         try:
-            found.per_run.setdefault(self.name, {})[run] = find_label_issues(run, found.dataset)
+            found.per_run.setdefault(self.name, {})[run] = find_label_issues(found.source(run), found.dataset)
         except ValueError as exc:
             found.notes.append(f"label issues of {run}: {exc}")
 
@@ -741,7 +760,7 @@ class ErrorAnalysisCheck(Check):
             The run or cross-validation folder.
         """
         try:
-            found.errors[run] = analyse_errors(run, found.dataset, n_boot=found.options.get("n_boot", 200),
+            found.errors[run] = analyse_errors(found.source(run), found.dataset, n_boot=found.options.get("n_boot", 200),
                                                seed=found.options.get("seed", 0))
         except ValueError as exc:
             found.notes.append(f"error analysis of {run}: {exc}")
