@@ -5,7 +5,9 @@
 base64 PNG images, its style is inline, it loads nothing and runs no script), and the audit's
 tables as CSV files (:data:`TABLE_FILES`), in full where the page shows their first rows.
 Every file name and value on the page is HTML-escaped: a file named
-``<img src=x onerror=alert(1)>.jpg`` shows as that text. The images audited are only read.
+``<img src=x onerror=alert(1)>.jpg`` shows as that text; one whose name is not valid UTF-8 shows
+each undecodable byte as ``\\xNN`` (:func:`skinlib.plotting.display_text`), as its figures do, and
+a ``$`` in a name is drawn as a dollar sign. The images audited are only read.
 
 A report folder is written whole or not at all: its files are written into a temporary sibling
 folder, which then replaces the report folder in one rename (:func:`skinlib._shared.folders.write_folder`),
@@ -37,6 +39,7 @@ from skinlib._shared.folders import check_folder, write_folder
 from skinlib.audit._audit import DatasetAudit, audit_roots, write_csv
 from skinlib.audit._checks import CHECKS, SUMMARY_FILE, TABLE_FILES, Check
 from skinlib._shared.files import atomic_write
+from skinlib.plotting import display_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +72,8 @@ img { max-width: 100%; height: auto; display: block; margin: .5em 0; }
 
 
 def _esc(value) -> str:
-    return html.escape(str(value), quote=True)
+    # display_text first: a file name that is not UTF-8 shows its bytes as \xNN, as on its figures.
+    return html.escape(display_text(value), quote=True)
 
 
 def _cell(value) -> str:
@@ -157,7 +161,7 @@ def _figure(build: Callable[[], "Figure"], alt: str) -> str:
     """The figure ``build`` draws, embedded; a figure that fails to draw is a note, not a lost report."""
     try:
         return figure_html(build(), alt)
-    except (ValueError, RuntimeError, OSError) as exc:  # matplotlib's text parser, a failed thumbnail...
+    except Exception as exc:  # a failed thumbnail, a value matplotlib cannot draw...: one figure, not the report
         return _note(f"{alt}: the figure could not be drawn ({type(exc).__name__}: {exc})")
 
 

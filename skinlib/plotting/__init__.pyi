@@ -26,6 +26,7 @@ from ._plots import (
     plot_gradcam,
     save_figure,
 )
+from ._text import display_text
 
 __all__ = [
     "plot_pairs",
@@ -48,4 +49,5 @@ __all__ = [
     "plot_duplicates",
     "plot_gradcam",
     "save_figure",
+    "display_text",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.plotting._plots import show_image, thumbnail
+from skinlib.plotting._text import plain_text
 from skinlib.data import DIAGNOSIS_COLUMNS
 from skinlib.preprocessing import read_image
 
@@ -22,13 +23,13 @@ __all__ = ["plot_pairs", "plot_duplicates", "plot_label_issues", "plot_quality_i
 
 
 def _draw_pair(ax_a, ax_b, pair, read: Callable[[str], np.ndarray]) -> None:
-    """A pair's two images side by side, each titled with its file name as plain text (a "$" in a
-    name is no mathtext); a file that cannot be read is a blank cell titled "unreadable".
+    """A pair's two images side by side, each titled with its file name; a file that cannot be read
+    is a blank cell titled "unreadable".
     """
     for ax, path in ((ax_a, str(pair["path_a"])), (ax_b, str(pair["path_b"]))):
         try:
             show_image(ax, thumbnail(np.asarray(read(path)), 160))
-            ax.set_title(os.path.basename(path), fontsize=8, parse_math=False)
+            ax.set_title(os.path.basename(path), fontsize=8)
         except (OSError, ValueError):  # ImageReadError is a ValueError
             show_image(ax, None)
             ax.set_title("unreadable", fontsize=8)
@@ -83,11 +84,11 @@ def plot_pairs(pairs: pd.DataFrame, n: int = 12, *, per_row: int = 2,
         ax_a, ax_b = axes[row, 2 * col : 2 * col + 2]
         _draw_pair(ax_a, ax_b, pair, read)
         how = str(pair.get("evidence", "") or pair.get("transform", "") or "")
-        ax_a.set_xlabel(f"{pair['similarity']:.3f}, {pair['kind']}", fontsize=8, parse_math=False)
-        ax_b.set_xlabel(textwrap.fill(how if how != "nan" else "", 32), fontsize=7, parse_math=False)
+        ax_a.set_xlabel(f"{pair['similarity']:.3f}, {pair['kind']}", fontsize=8)
+        ax_b.set_xlabel(textwrap.fill(how if how != "nan" else "", 32), fontsize=7)
     for ax in axes.ravel()[2 * len(shown):]:
         ax.remove()
-    return fig
+    return plain_text(fig)
 
 
 def plot_label_issues(
@@ -145,7 +146,7 @@ def plot_label_issues(
         ax.set_yticks([])
     if shown.empty:
         axes[0].set_title("no image flagged", fontsize=9)
-        return fig
+        return plain_text(fig)
     diagnosis = next((c for c in DIAGNOSIS_COLUMNS if c in shown.columns), None)
     for ax, (_, row) in zip(axes, shown.iterrows()):
         rank = f"#{row['rank']} " if "rank" in row else ""
@@ -161,7 +162,7 @@ def plot_label_issues(
         ax.set_title(title, fontsize=8)
     for ax in axes[len(shown):]:
         ax.remove()
-    return fig
+    return plain_text(fig)
 
 
 def plot_quality_issues(
@@ -226,7 +227,7 @@ def plot_quality_issues(
             ax.set_title(title, fontsize=8)
         for ax in axes[r, len(shown):]:
             ax.remove()
-    return fig
+    return plain_text(fig)
 
 
 def plot_duplicates(
@@ -274,9 +275,9 @@ def plot_duplicates(
         show_image(axes[0, 0], None)
         show_image(axes[0, 1], None)
         axes[0, 0].set_title("no duplicate pairs", fontsize=9)
-        return fig
+        return plain_text(fig)
     for (ax_a, ax_b), (_, pair) in zip(axes, shown.iterrows()):
         _draw_pair(ax_a, ax_b, pair, read)
         how = pair["kind"] + (f", {pair['transform']}" if str(pair.get("transform", "")) else "")
-        ax_a.set_ylabel(f"{pair['similarity']:.3f}\n{how}", fontsize=8, parse_math=False)
-    return fig
+        ax_a.set_ylabel(f"{pair['similarity']:.3f}\n{how}", fontsize=8)
+    return plain_text(fig)

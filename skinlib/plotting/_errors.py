@@ -16,6 +16,7 @@ import pandas as pd
 
 from skinlib.evaluation import check_predictions, operating_points
 from skinlib.plotting._plots import new_axes
+from skinlib.plotting._text import plain_text
 
 if TYPE_CHECKING:
     from skinlib.audit import ErrorAnalysis
@@ -110,7 +111,7 @@ def plot_diagnoses(table: pd.DataFrame) -> "Figure":
         _interval_bars(ax, table[value], table.get(low, table[value]), table.get(high, table[value]), labels, colors)
         ax.set_title(title, fontsize=10)
     right.axvline(0.5, color="grey", linestyle="--", linewidth=1)
-    return fig
+    return plain_text(fig)
 
 
 def plot_subgroups(table: pd.DataFrame, metrics: Sequence[str] = ("roc_auc", "sensitivity", "specificity")) -> "Figure":
@@ -167,7 +168,7 @@ def plot_subgroups(table: pd.DataFrame, metrics: Sequence[str] = ("roc_auc", "se
         ax.set_title(metric.replace("_", " ").replace("roc auc", "ROC AUC"), fontsize=10)
     axes[0].set_yticks(y, labels, fontsize=8)
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
-    return fig
+    return plain_text(fig)
 
 
 def plot_operating_points(y_true, y_prob, points: pd.DataFrame | None = None, *, ax: "Axes | None" = None) -> "Figure":
@@ -211,4 +212,4 @@ def plot_operating_points(y_true, y_prob, points: pd.DataFrame | None = None, *,
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
     ax.legend(loc="lower right", fontsize=7)
-    return fig
+    return plain_text(ax)

@@ -5,6 +5,8 @@ Every function builds a :class:`matplotlib.figure.Figure` directly (or draws on 
 global backend is chosen or changed and no figure is kept alive by pyplot's
 registry: the functions work the same in a notebook, a script and a headless test.
 In a notebook the returned figure displays itself; ``save_figure`` writes it to disk.
+Every text a figure draws (file names, run and class names, titles) is plain text, a ``$`` a dollar
+sign and an undecodable byte of a file name written ``\\xNN`` (:mod:`skinlib.plotting._text`).
 
 >>> fig = plot_confusion(np.array([[50, 10], [5, 15]]))
 >>> save_figure(fig, "runs/sample/figures/confusion.png")  # doctest: +SKIP
@@ -23,6 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from skinlib.data import LABEL_NAMES
+from skinlib.plotting._text import plain_text
 from skinlib.preprocessing import filters
 from skinlib.evaluation import check_predictions, expected_calibration_error
 from skinlib.preprocessing import read_image
@@ -207,7 +210,7 @@ def plot_history(
         ax.set_xlabel("epoch")
         ax.set_ylabel(m)
         ax.legend(loc="best")
-        figures[m] = fig
+        figures[m] = plain_text(fig)
     if path is not None:
         for m, p in _history_paths(path, list(figures), suffix).items():
             save_figure(figures[m], p, dpi=dpi)
@@ -276,7 +279,7 @@ def plot_roc(
     ax.set_ylabel("true positive rate (sensitivity)")
     ax.set_title(title)
     ax.legend(loc="lower right")
-    return fig
+    return plain_text(ax)
 
 
 def plot_pr(
@@ -334,7 +337,7 @@ def plot_pr(
     ax.set_ylabel("precision")
     ax.set_title(title)
     ax.legend(loc="lower left")
-    return fig
+    return plain_text(ax)
 
 
 def plot_calibration(
@@ -435,7 +438,7 @@ def plot_calibration(
         hist_ax.set_xlim(0, 1)
         hist_ax.set_xlabel("predicted probability")
         hist_ax.set_ylabel("images")
-    return fig
+    return plain_text(ax if hist_ax is None else fig)
 
 
 def plot_confusion(
@@ -513,7 +516,7 @@ def plot_confusion(
     ax.set_ylabel("true")
     if title:
         ax.set_title(title)
-    return fig
+    return plain_text(ax)
 
 
 # --------------------------------------------------------------------------- images
@@ -554,7 +557,7 @@ def plot_confusion_grid(table: pd.DataFrame, *, columns: int = 4) -> Figure:
         ax.remove()
     for ax, (name, row) in zip(axes, table.iterrows()):
         plot_confusion([[row["tn"], row["fp"]], [row["fn"], row["tp"]]], ax=ax, title=str(name))
-    return fig
+    return plain_text(fig)
 
 def show_image(ax: Axes, img: np.ndarray | None) -> None:
     """Draw a uint8 image on ``ax`` without rescaling its grey levels, without ticks or frame.
@@ -650,7 +653,7 @@ def plot_samples(
                     ax.set_title("unreadable", fontsize=8)
             show_image(ax, img)
         axes[k, 0].set_ylabel(f"{name} ({len(idx)})")
-    return fig
+    return plain_text(fig)
 
 
 def thumbnail(img: np.ndarray, side: int) -> np.ndarray:
@@ -741,7 +744,7 @@ def plot_stages(config: Preprocess, images: Sequence[np.ndarray], titles: Sequen
                 axes[i, j].set_title(name, fontsize=9)
         if titles is not None:
             axes[i, 0].set_ylabel(str(titles[i]), fontsize=8)
-    return fig
+    return plain_text(fig)
 
 
 # --------------------------------------------------------------------------- explanations
@@ -878,4 +881,4 @@ def _draw_heat_maps(explained, *, alpha: float, titles: Sequence[str] | None, nc
         name = path.name if titles is None else str(titles[i])
         ax.set_title(f"{name}\np={explained.probabilities[i]:.2f}", fontsize=8)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=panels, shrink=0.8, label=label)
-    return fig
+    return plain_text(fig)
