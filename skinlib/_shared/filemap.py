@@ -2,7 +2,9 @@
 
 Preprocessing a dataset, hashing its images for duplicates and taking their local features
 are the same loop: a function of one file, run over many in threads with a progress bar;
-files it cannot use are skipped with a reason, never stopping the run; the kept results
+files it cannot use are skipped with a reason, never stopping the run, and so are paths that
+are no regular file (a FIFO, a device, a folder: :func:`.files.irregular_file`), before the
+function could open them (a FIFO would block it for ever); the kept results
 are stacked into named arrays and cached in an ``.npz`` file (:func:`.files.save_cache`)
 whose name holds a key of the settings and of every file's :func:`.files.file_stamp`.
 """
@@ -20,8 +22,8 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import numpy as np
 
-from skinlib._shared.files import (bounded_map, cache_write_error, cached_keep, file_stamp, open_cache,
-                                   save_cache)
+from skinlib._shared.files import (bounded_map, cache_write_error, cached_keep, file_stamp, irregular_file,
+                                   open_cache, save_cache)
 
 __all__ = ["map_files", "FileMap", "Skip", "cache_key"]
 
@@ -103,7 +105,9 @@ def map_files(
     Parameters
     ----------
     paths : sequence of str or path-like
-        The files, in order (taken as strings).
+        The files, in order (taken as strings). A path that is no regular file (links
+        followed) is skipped with the reason ``"not a regular file (a FIFO)"`` (a device, a
+        directory...) without ``compute`` seeing it: opening a FIFO waits for a writer.
     compute : callable
         ``compute(path)`` returns the file's result, or raises or returns :class:`Skip` with the
         reason to leave the file out. Any other exception stops the run and writes no cache.
@@ -184,6 +188,11 @@ def map_files(
             return cached
 
     def run(path: str):
+        # Checked here, not only where tables are loaded: a FIFO may appear after loading,
+        # or the table may have been built by hand.
+        reason = irregular_file(path)
+        if reason:
+            return Skip(reason)
         try:
             return compute(path)
         except Skip as skip:  # returned, not raised: a raise would end bounded_map's generator

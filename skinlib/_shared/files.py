@@ -1,7 +1,9 @@
 """Files: atomic writes, file stamps for cache keys, ``.npz`` caches, reading many files in threads.
 
 Every module that writes a file goes through :func:`atomic_write`, so an interrupted
-run leaves the old file or the new one, never half of one. Caches of preprocessed
+run leaves the old file or the new one, never half of one. :func:`irregular_file` says,
+without opening it, when a path is no regular file (a FIFO, a device, a folder): reading
+those blocks or never ends, so no per-file step opens them. Caches of preprocessed
 arrays and duplicate signatures are ``.npz`` files keyed by :func:`file_stamp` of
 their inputs (:func:`save_cache`, :func:`load_cache`); :mod:`.filemap` runs the per-file
 loop that makes and caches them.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["atomic_write", "file_stamp", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep",
+__all__ = ["atomic_write", "file_stamp", "irregular_file", "file_kind", "load_cache", "open_cache", "save_cache", "cached_array", "cached_keep",
            "bounded_map", "check_cache_writable", "cache_write_error"]
 
 
@@ -45,11 +48,45 @@ def file_stamp(path: str | os.PathLike) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words: ``"a regular file"``, ``"a FIFO"``, ...
+
+    >>> file_kind(os.stat(".").st_mode)
+    'a directory'
+    """
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((kind for test, kind in _KINDS if test(mode)), "not a file")
+
+
+def irregular_file(path: str | os.PathLike) -> str:
+    """``''`` for a regular file (links followed) or a path that cannot be stat'ed, else the reason to skip it.
+
+    The reason is ``"not a regular file (a FIFO)"`` (a character or block device, a socket, a
+    directory). Only ``os.stat`` is called: opening a FIFO to read waits for a writer, forever;
+    a device such as ``/dev/zero`` never ends. A path that cannot be stat'ed (missing, no
+    permission) is left to whatever reads it, which reports its own reason.
+
+    >>> irregular_file(os.devnull), irregular_file("/no/such/file")
+    ('not a regular file (a character device)', '')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return ""
+    return "" if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
     """Write ``path`` through a temporary file in the same folder, then rename it.
 
     An interrupted run leaves either the old file or the new one, never half of one;
-    the temporary file is removed on error.
+    the temporary file is removed on error. A text ``mode`` writes UTF-8, and a file name that
+    is not valid UTF-8 (a str holding surrogates) keeps its bytes, so the path still names the file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +96,8 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> 
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, mode) as fh:
+        text = {} if "b" in mode else {"encoding": "utf-8", "errors": "surrogateescape"}
+        with os.fdopen(fd, mode, **text) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -13,8 +13,10 @@ How an image is summarised (:func:`image_signature`, a pure function on an array
   candidates fast and 256-bit to score them, in the 8 orientations (flips and quarter
   turns) and for a few centre crops (a copy with a margin cut off).
 
-All pairs are compared in blocks of rows (never an N x N matrix in memory), threaded;
-the signatures of a table are cached on disk like preprocessed arrays.
+An image under :data:`MIN_SIDE` pixels high or wide is skipped with the reason: a line
+or a dot stretched to a square has the hashes of any other. All pairs are compared in
+blocks of rows (never an N x N matrix in memory), threaded; the signatures of a table are
+cached on disk like preprocessed arrays.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from skinlib._shared.files import cached_array
 from skinlib.preprocessing import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["find_duplicates", "image_signature", "image_signatures", "Signatures", "phash", "candidate_bits",
-           "DEFAULT_THRESHOLD", "CANDIDATE_BITS",
+           "DEFAULT_THRESHOLD", "CANDIDATE_BITS", "MIN_SIDE",
            "CROP_MARGINS", "TRANSFORMS"]
 
 #: Centre crops hashed besides the full frame: a share of each side cut off.
@@ -86,6 +88,10 @@ def candidate_bits(threshold: float) -> int:
     """
     return max(CANDIDATE_BITS, int(np.ceil((1 - threshold) * 32 - 1e-9)))
 _SIGNATURE_VERSION = 2  # 2: the flips in skinlib.preprocessing.filters.dihedral's order
+#: Pixels an image needs on each side to be compared: thinner, its square base (128 pixels a
+#: side, stretched from one or two rows or columns) is a pattern of stripes that any other
+#: such image matches (1x500 and 1x1 images of unrelated noise scored as near copies).
+MIN_SIDE = 8
 #: Side of the square grey base image that crops and thumbnails are taken from.
 _BASE = 128
 
@@ -237,9 +243,14 @@ class Signatures:
 
 def _signature_of_file(path: str) -> tuple[bytes, np.ndarray, np.ndarray]:
     try:
-        return image_signature(read_image(path, color=True))
+        img = read_image(path, color=True)
     except ImageReadError as exc:
         raise Skip(str(exc).removeprefix(f"{path}: ")) from None
+    h, w = img.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise Skip(f"image too small to compare: {w} x {h} pixels (width x height), need at least {MIN_SIDE} on each side")
+    try:
+        return image_signature(img)
     except (cv2.error, ValueError) as exc:
         raise Skip(f"cannot hash the image: {str(exc).strip().splitlines()[-1]}") from None
 
@@ -270,8 +281,9 @@ def image_signatures(
 ) -> Signatures:
     """:func:`image_signature` of every file in ``paths``, in threads, cached.
 
-    A file that cannot be read or decoded, or holds more pixels than the limit of
-    :func:`skinlib.read_image` (100 megapixels by default), is skipped and listed in
+    A file that cannot be read or decoded, holds more pixels than the limit of
+    :func:`skinlib.read_image` (100 megapixels by default) or is under :data:`MIN_SIDE`
+    pixels high or wide, is skipped and listed in
     ``.skipped`` with the reason; it never stops the run. Images are decoded at full
     size: the pixel digest that makes a pair ``"identical"`` is of the full image. With
     ``cache_dir``, the signatures are stored under a key made of the settings, the paths and
@@ -304,7 +316,7 @@ def image_signatures(
     paths = [str(p) for p in paths]
     max_image_pixels()  # a bad SKINLIB_MAX_IMAGE_PIXELS is one error now, not a reason for skipping every image
     settings = {"version": _SIGNATURE_VERSION, "transforms": TRANSFORMS, "hash": "imagehash.phash 8 and 16",
-                "max_pixels": max_image_pixels()}  # the limit decides which images are skipped
+                "max_pixels": max_image_pixels(), "min_side": MIN_SIDE}  # the limits decide which images are skipped
     mapped = map_files(paths, _signature_of_file, stack=_stack_signatures, build=_check_signatures,
                        cache_dir=cache_dir, cache_name="signatures", key=settings,
                        workers=max(1, workers or os.cpu_count() or 1), progress=progress, desc="hash images")
@@ -444,7 +456,8 @@ def find_duplicates(
     borderline pairs a person should look at.
 
     Different photographs of one lesion taken moments apart often match too: they are
-    as good as copies for a model. Images that fail to decode are skipped and listed in
+    as good as copies for a model. Images that fail to decode, or are under
+    :data:`MIN_SIDE` pixels high or wide, are skipped and listed in
     ``skinlib.skipped_files(pairs)`` with the reason, with a warning; they never stop the
     run.
 
@@ -507,7 +520,7 @@ def find_duplicates(
     pairs.attrs["skipped"] = [(str(p), str(r)) for p, r in skipped]
     if skipped:
         warnings.warn(
-            f"find_duplicates: skipped {len(skipped)} image(s) that could not be read; "
+            f"find_duplicates: skipped {len(skipped)} image(s) that could not be used; "
             "see skinlib.skipped_files(pairs) for paths and reasons",
             stacklevel=2,
         )

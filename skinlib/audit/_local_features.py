@@ -3,7 +3,9 @@
 :func:`local_features` (a pure function on an array) takes SIFT keypoints of the grey image
 at a working size (longer side :data:`WORK_SIZE`), after CLAHE, with the dermatoscope's dark
 vignette and the image border masked out (:func:`lesion_mask`), as RootSIFT descriptors;
-:func:`image_local_features` computes them for a table of files, in threads, cached.
+an image under :data:`MIN_SIDE` pixels high or wide, in its file or at the working size, has
+none to give (a ``ValueError`` saying so). :func:`image_local_features` computes them for a
+table of files, in threads, cached; a file it cannot use is skipped with the reason.
 :func:`match_pair` matches two images' features (Lowe's ratio test) and fits a rotation,
 scale and shift with RANSAC: the number of matches that agree is the evidence that two
 photographs show one scene. :func:`skinlib.audit.find_same_lesion` is built on them.
@@ -23,12 +25,16 @@ from skinlib._shared.files import cached_array
 from skinlib.preprocessing import ImageReadError, max_image_pixels, read_image
 
 __all__ = ["local_features", "lesion_mask", "image_local_features", "LocalFeatures", "match_pair", "Match",
-           "WORK_SIZE", "N_FEATURES"]
+           "WORK_SIZE", "N_FEATURES", "MIN_SIDE", "too_small"]
 
 #: Longer side, in pixels, at which features are computed (HAM10000's public copy is 200x150).
 WORK_SIZE = 200
 #: At most this many SIFT keypoints per image (the strongest).
 N_FEATURES = 400
+#: Pixels an image needs on each side, in its file and at the working size: an 8x8 image
+#: blown up to 200x200 gives no SIFT keypoint, a 16x16 one a few dozen; a strip a few
+#: pixels high leaves nothing inside the mask (and a 1-pixel one resizes to nothing).
+MIN_SIDE = 16
 
 _FEATURE_VERSION = 1
 _CLAHE = dict(clipLimit=2.0, tileGridSize=(8, 8))
@@ -65,6 +71,41 @@ def lesion_mask(gray: np.ndarray, *, margin: float = 0.03, dark: int = 20) -> np
     return cv2.erode(mask, np.ones((5, 5), np.uint8))
 
 
+def too_small(shape: tuple[int, ...], size: int = WORK_SIZE) -> str:
+    """``''`` when an image of ``shape`` has :data:`MIN_SIDE` pixels on each side, in the file and at ``size``, else why not.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's ``(height, width, ...)``.
+    size : int
+        The working size: the longer side once resized.
+
+    Returns
+    -------
+    str
+        The reason, naming the image's width x height (and the working size's); ``''`` if it will do.
+
+    Examples
+    --------
+    >>> too_small((150, 200)), too_small((1, 500))
+    ('', 'image too small for local features: 500 x 1 pixels (width x height), need at least 16 on each side')
+    >>> too_small((20, 1200))
+    'image too small for local features: 1200 x 20 pixels (width x height) is 200 x 3 at the working size, need at least 16 on each side'
+    """
+    h, w = int(shape[0]), int(shape[1])
+    need = f"need at least {MIN_SIDE} on each side"
+    if min(h, w) < MIN_SIDE:
+        return f"image too small for local features: {w} x {h} pixels (width x height), {need}"
+    scale = size / max(h, w)
+    # cv2.resize's rounding of fx, fy to a size.
+    ws, hs = int(round(w * scale)), int(round(h * scale))
+    if min(ws, hs) < MIN_SIDE:
+        return (f"image too small for local features: {w} x {h} pixels (width x height) is {ws} x {hs} at the "
+                f"working size, {need}")
+    return ""
+
+
 def local_features(img: np.ndarray, *, size: int = WORK_SIZE, n_features: int = N_FEATURES) -> tuple[np.ndarray, np.ndarray]:
     """SIFT keypoints and RootSIFT descriptors of one image, at a working size.
 
@@ -80,10 +121,16 @@ def local_features(img: np.ndarray, *, size: int = WORK_SIZE, n_features: int = 
     Returns
     -------
     points : numpy.ndarray
-        (n, 2) float32 keypoint positions in the resized image.
+        (n, 2) float32 keypoint positions in the resized image (n may be 0).
     descriptors : numpy.ndarray
         (n, 128) uint8 RootSIFT descriptors (the square root of the L1-normalised SIFT
         descriptor, times 255).
+
+    Raises
+    ------
+    ValueError
+        When the image has fewer than :data:`MIN_SIDE` pixels on a side, in ``img`` or at
+        ``size`` (:func:`too_small` says which).
 
     Examples
     --------
@@ -93,6 +140,9 @@ def local_features(img: np.ndarray, *, size: int = WORK_SIZE, n_features: int = 
     >>> desc.dtype, desc.shape[1], len(points) == len(desc) > 50
     (dtype('uint8'), 128, True)
     """
+    small = too_small(img.shape, size)
+    if small:
+        raise ValueError(small)
     gray = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     scale = size / max(gray.shape[:2])
     if scale != 1:
@@ -162,9 +212,16 @@ def _stack_features(feats: list) -> dict[str, np.ndarray]:
 
 def _features_of_file(path: str, size: int, n_features: int) -> tuple[np.ndarray, np.ndarray]:
     try:
-        return local_features(read_image(path), size=size, n_features=n_features)
+        img = read_image(path)
     except ImageReadError as exc:
-        raise Skip(str(exc)) from None
+        raise Skip(str(exc).removeprefix(f"{path}: ")) from None
+    small = too_small(img.shape, size)
+    if small:
+        raise Skip(small)
+    try:
+        return local_features(img, size=size, n_features=n_features)
+    except cv2.error as exc:  # an image OpenCV cannot take features of is one skipped file, not a stopped audit
+        raise Skip(f"cannot take local features: {str(exc).strip().splitlines()[-1]}") from None
 
 
 def image_local_features(
@@ -173,7 +230,8 @@ def image_local_features(
 ) -> LocalFeatures:
     """:func:`local_features` of every file in ``paths``, in threads, cached.
 
-    A file that cannot be read is skipped and listed in ``.skipped`` with the reason. With
+    A file that cannot be read, or is under :data:`MIN_SIDE` pixels high or wide (in the file
+    or at ``size``), is skipped and listed in ``.skipped`` with the reason. With
     ``cache_dir``, the features are stored under a key made of the settings, the paths and
     each file's :func:`skinlib._shared.files.file_stamp`, written atomically; a cache whose arrays do
     not fit is recomputed.
@@ -183,7 +241,7 @@ def image_local_features(
     paths = [str(p) for p in paths]
     max_image_pixels()
     settings = {"version": _FEATURE_VERSION, "size": size, "n_features": n_features, "clahe": str(_CLAHE),
-                "opencv": cv2.__version__, "max_pixels": max_image_pixels()}
+                "opencv": cv2.__version__, "max_pixels": max_image_pixels(), "min_side": MIN_SIDE}
     mapped = map_files(paths, partial(_features_of_file, size=size, n_features=n_features), stack=_stack_features,
                        build=_check_features, cache_dir=cache_dir, cache_name="lesion-features", key=settings,
                        workers=max(1, workers or os.cpu_count() or 1), progress=progress, desc="local features")

@@ -8,9 +8,12 @@ issue found. :func:`plot_quality_issues` shows a few examples of each issue type
 
 Every file is first opened and fully decoded with Pillow, as CleanVision decodes it: a file
 that does not decode (empty, truncated, not an image, more pixels than
-:func:`skinlib.preprocessing.max_image_pixels`, or in a two-band mode CleanVision cannot score) is
-left out of the check and listed with the issue ``unreadable``, instead of stopping the whole
-run. Nothing is written anywhere: CleanVision keeps its scores in memory (only
+:func:`skinlib.preprocessing.max_image_pixels`, or in a mode CleanVision cannot score: two bands,
+or no conversion to grey, as LAB) is left out of the check and listed with the issue
+``unreadable``, instead of stopping the whole run; so is a path that is no regular file (a FIFO,
+a device, a folder), never opened (:func:`skinlib._shared.filemap.map_files`). CleanVision opens
+the files itself, and is given only those that passed. An image of a few pixels is scored
+(a strip is what ``odd_aspect_ratio`` is for). Nothing is written anywhere: CleanVision keeps its scores in memory (only
 ``Imagelab.save``, which is never called here, writes files).
 
 Nothing is dropped either: the table says which images to look at.
@@ -62,6 +65,11 @@ def _check_file(path: str, limit: int) -> Skip | None:
             if len(im.getbands()) == 2:
                 return Skip(f"image mode {im.mode} (two bands) is not supported")
             im.load()
+            try:
+                # CleanVision's blur check converts to grey; one pixel tells whether the mode can be.
+                im.crop((0, 0, 1, 1)).convert("L")
+            except ValueError as exc:
+                return Skip(f"image mode {im.mode} cannot be scored: {exc}")
     except Exception as exc:  # noqa: BLE001 - any decoding failure means: leave the file out
         return Skip(f"{type(exc).__name__}: {exc}")
     return None

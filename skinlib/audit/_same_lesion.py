@@ -368,7 +368,8 @@ def find_same_lesion(
         words). The pairs work
         wherever :func:`skinlib.find_duplicates`' do (``split_dataset(duplicates=...)``,
         ``check_leakage``, ``drop_leaked``, ``cross_validate``); :func:`merge_pairs` joins
-        the two tables. Unreadable images are skipped and listed in
+        the two tables. Images that cannot be read, or are too small for local features
+        (:data:`skinlib.audit._local_features.MIN_SIDE`), are skipped and listed in
         ``skinlib.skipped_files(pairs)``. ``attrs["seconds"]`` says where the time went
         (``features``, ``candidates``, ``verification``) and ``attrs["candidates_verified"]``
         how many pairs were checked.
@@ -421,6 +422,6 @@ def find_same_lesion(
     pairs.attrs["seconds"] = dict(zip(("features", "candidates", "verification"), np.diff(clock).tolist()))
     pairs.attrs["candidates_verified"] = len(i)
     if skipped:
-        warnings.warn(f"find_same_lesion: skipped {len(skipped)} image(s) that could not be read; "
+        warnings.warn(f"find_same_lesion: skipped {len(skipped)} image(s) that could not be used; "
                       "see skinlib.skipped_files(pairs) for paths and reasons", stacklevel=2)
     return pairs

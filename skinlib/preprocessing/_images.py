@@ -9,6 +9,7 @@ functions turn into a skipped file with its reason.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ import numpy as np
 
 from skinlib._shared.errors import ImageReadError
 from skinlib._shared.checks import is_whole_number
+from skinlib._shared.files import file_kind, irregular_file
 
 __all__ = ["read_image", "ImageReadError", "image_size", "max_image_pixels", "MAX_IMAGE_PIXELS",
            "MAX_PIXELS_VARIABLE"]
@@ -188,6 +190,20 @@ def image_size(data: np.ndarray) -> tuple[str, tuple[int, int] | None] | None:
     return None
 
 
+def _read_regular_file(path: Path) -> np.ndarray:
+    """The bytes of ``path`` as uint8; :class:`ImageReadError` if it turns out no regular file.
+
+    Opened without blocking and checked again on the open file: a FIFO put in the file's
+    place after :func:`skinlib._shared.files.irregular_file` looked would otherwise block here.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ImageReadError(f"{path}: not a regular file ({file_kind(mode)})")
+        return np.fromfile(fh, dtype=np.uint8)
+
+
 _REDUCED = {
     True: {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8},
     False: {
@@ -221,7 +237,9 @@ def read_image(
     limit of 2**30 pixels still applies above it.
 
     Raises :class:`ImageReadError` naming the file when it is empty, missing, larger
-    than the limit, not JPEG, PNG, BMP or TIFF data, or does not decode.
+    than the limit, not JPEG, PNG, BMP or TIFF data, or does not decode, and when it is no
+    regular file (a FIFO, a device, a directory; links are followed): those are never
+    opened, as reading a FIFO waits for a writer and a device such as ``/dev/zero`` never ends.
 
     Parameters
     ----------
@@ -258,8 +276,11 @@ def read_image(
     ImageReadError: scan.png: image is 20000 x 20000 pixels (400 megapixels), more than the limit of 10 megapixels; ...
     """
     path = Path(path)
+    irregular = irregular_file(path)
+    if irregular:
+        raise ImageReadError(f"{path}: {irregular}")
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = _read_regular_file(path)
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if data.size == 0:
