@@ -268,7 +268,8 @@ class RunConfig:
                 "run notebooks/01_preprocess.ipynb first, with the same SKINLIB_DATA and SKINLIB_RUN"
             )
         meta = json.loads(meta_path.read_text())
-        df = pd.read_csv(table, dtype={"group": str, "source_split": str}, keep_default_na=False)
+        df = pd.read_csv(table, dtype={"group": str, "source_split": str}, keep_default_na=False,
+                         encoding="utf-8", encoding_errors="surrogateescape")
         df.attrs.update(root=meta.get("dataset", ""), layout=meta.get("layout", ""))
         return df, Preprocess.from_dict(meta["preprocess"])
 

@@ -378,7 +378,7 @@ class Run:
         self.require("predictions.csv")
         where = self.path / "predictions.csv"
         try:
-            table = pd.read_csv(where)
+            table = pd.read_csv(where, encoding="utf-8", encoding_errors="surrogateescape")
         except (OSError, ValueError) as exc:
             raise RunFolderError(f"{where}: cannot read the predictions ({exc})") from None
         missing = [c for c in ("path", "fold", "label", "probability") if c not in table.columns]

@@ -282,3 +282,12 @@ def test_training_without_a_preprocessing_config_fails_before_training(tmp_path)
         train("v1", data, epochs=1, run_dir=tmp_path / "run", progress=False, callbacks=[Never()])
     assert list(tmp_path.iterdir()) == []
     assert len(train("v1", data, epochs=1, progress=False)) == 1  # without a run folder it is not needed
+
+
+def test_a_run_of_images_whose_names_are_not_utf8_writes_and_reads_its_predictions(tmp_path):
+    history, predictions, config = tables("x")
+    names = [os.fsdecode(b"/data/caf\xe9.jpg"), os.fsdecode(b"/data/\xff\xfe.png")]
+    predictions = pd.concat([predictions] * 2, ignore_index=True).assign(path=names)
+    run = write_run(tmp_path / "run", model=FakeModel("x"), history=history, predictions=predictions, config=config)
+    assert run.predictions()["path"].tolist() == names
+    assert os.fsencode(names[0]) in (tmp_path / "run" / "predictions.csv").read_bytes()  # the file's own bytes
