@@ -240,6 +240,7 @@ def _audit(args: argparse.Namespace) -> int:
     if args.cache_dir is not None and (problem := place_problem(args.cache_dir, what="cache", roots=datasets)):
         print(f"error: --cache-dir {problem[1]}", file=sys.stderr)
         return 2
+    step = "audit"
     try:
         options = _dataset_options(args)
         check_runs(args.runs)  # before the datasets are read
@@ -256,12 +257,14 @@ def _audit(args: argparse.Namespace) -> int:
         skip = [name for name, check in CHECKS.items() if check.skip_help and getattr(args, f"no_{name}", False)]
         audit = audit_dataset(df, against=against, runs=args.runs, cache_dir=args.cache_dir, n_boot=args.n_boot,
                               skip=skip)
+        step = "report"
         page = write_audit_report(audit, args.out)
     except (FileNotFoundError, NotADirectoryError, ValueError) as exc:  # DatasetError, RunFolderError are ValueErrors
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"error: cannot write the report in {args.out}: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # a cache or DermaMNIST's PNG folder that cannot be written says which itself
+        where = f"cannot write the report in {args.out}: " if step == "report" else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     print(audit.summary.to_string(index=False), file=sys.stderr)
     print(f"wrote the audit report to {page}")
