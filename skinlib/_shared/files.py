@@ -48,7 +48,7 @@ def file_stamp(path: str | os.PathLike) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
@@ -56,18 +56,18 @@ def file_kind(mode: int) -> str:
     """What a file of ``st_mode`` ``mode`` is, in words: ``"a regular file"``, ``"a FIFO"``, ...
 
     >>> file_kind(os.stat(".").st_mode)
-    'a directory'
+    'a folder'
     """
     if stat.S_ISREG(mode):
         return "a regular file"
-    return next((kind for test, kind in _KINDS if test(mode)), "not a file")
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
 
 
 def irregular_file(path: str | os.PathLike) -> str:
     """``''`` for a regular file (links followed) or a path that cannot be stat'ed, else the reason to skip it.
 
     The reason is ``"not a regular file (a FIFO)"`` (a character or block device, a socket, a
-    directory). Only ``os.stat`` is called: opening a FIFO to read waits for a writer, forever;
+    folder). Only ``os.stat`` is called: opening a FIFO to read waits for a writer, forever;
     a device such as ``/dev/zero`` never ends. A path that cannot be stat'ed (missing, no
     permission) is left to whatever reads it, which reports its own reason.
 

@@ -25,6 +25,7 @@ from skinlib.data._reading import (
     MISSING_WORDS,
     DatasetError,
     clean_metadata,
+    csv_rows,
     drop_duplicate_rows,
     finish_table,
     find_image,
@@ -236,7 +237,11 @@ def load_csv(
     pandas.DataFrame
         ``path``, ``label``, ``group``, ``source_split`` (``""``), the common
         metadata columns, and the CSV's own columns as read (except ones named like
-        the first four).
+        the first four). One row per file: rows whose names lead to one file
+        (``img/x.jpg``, ``img/./x.jpg``, ``./img/x``, an absolute path, a link to it)
+        are one row, the first (the others are reported, see
+        :func:`skinlib.skipped_files`); one file given two labels is a
+        :class:`DatasetError` naming both rows by their line in the CSV.
 
     Examples
     --------
@@ -266,6 +271,7 @@ def load_csv(
     for name in names[labels < 0]:
         skipped.append((str(csv), f"image {name!r} has no label in column {label_column!r}; not used"))
     keep = labels >= 0
+    rows = csv_rows(table[keep], image_column, csv)  # before the index, which gives the lines, is reset
     table, names, labels = table[keep].reset_index(drop=True), names[keep].reset_index(drop=True), labels[keep]
 
     base = csv.parent
@@ -291,6 +297,6 @@ def load_csv(
         metadata = metadata_columns(c for c in table.columns if c not in used)
     for name, values in clean_metadata(table, metadata, str(csv), names).items():
         df[name] = values
-    df = finish_table(df, skipped, base, "csv")
+    df = finish_table(df, skipped, base, "csv", rows)
     df.attrs["csv"] = str(csv)
     return df

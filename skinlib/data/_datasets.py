@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib.data._layouts import LAYOUT_RECORDS, LAYOUTS, detect_layouts, load_layout
-from skinlib.data._reading import DatasetError
+from skinlib.data._reading import DatasetError, require_regular_file
 
 __all__ = [
     "load_dataset",
@@ -98,7 +98,17 @@ def load_dataset(
 
     Bad files (missing, empty, not an image, listed twice, not listed) and rows
     without a usable label (ISIC 2019's UNK) are skipped and reported: a warning, and
-    the table ``skipped_files(df)``. A path in no known layout, in two (without
+    the table ``skipped_files(df)``. A path that is no regular file (a FIFO, a socket
+    or a device named like an image) is skipped too, without being opened: reading a
+    FIFO would wait forever. A label file or ``.npz`` that is no regular file is a
+    :class:`DatasetError`.
+
+    One row per file: rows whose names lead to one file (HAM10000's ``ISIC_1`` and
+    ``ISIC_1.jpg``; a CSV's ``img/x.jpg``, ``img/./x.jpg`` and ``./img/x``; also two
+    symlinks or hard links to one file) are one row, the first, with the first row's
+    columns and group (the others are reported, with the group they gave where it
+    differs); one file given two labels is a :class:`DatasetError` naming both rows
+    (their lines in the CSV, or their paths). A path in no known layout, in two (without
     ``layout``), a CSV without the needed columns or a label that is not
     benign/malignant or 0/1 (or a known diagnosis) raises :class:`DatasetError`.
     Only reads the dataset (DermaMNIST's PNG files go to ``cache_dir``).
@@ -110,7 +120,9 @@ def load_dataset(
     paths in ``df.attrs["outside"]`` (empty when every image is inside). In class-folder
     datasets, symlinks (to image files or to folders of images kept elsewhere) are
     followed and count as inside the folder; a folder reached twice through links is
-    read once.
+    read once. A link that leads into another class folder, or to the dataset folder
+    or above it, is not followed but skipped and reported (its images would get the
+    wrong label); see :func:`skinlib.data.load_class_folders`.
 
     Examples
     --------
@@ -123,6 +135,8 @@ def load_dataset(
     root = Path(path).expanduser()
     if not root.exists():
         raise DatasetError(f"{root}: dataset folder does not exist")
+    if not root.is_dir():
+        require_regular_file(root, "a dataset folder, a DermaMNIST .npz or a CSV file")
     options = {
         "image_column": image_column, "label_column": label_column, "group_column": group_column,
         "malignant": malignant, "benign": benign, "metadata": metadata, "missing_images": missing_images,

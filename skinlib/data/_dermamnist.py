@@ -8,8 +8,17 @@ images from paths (preprocessing and duplicate caches are keyed by file stamps),
 :func:`materialise` writes each image once as a PNG file into a folder named after a
 hash of the ``.npz`` file's bytes: the same file gives the same folder wherever it
 lies, and a changed file a new one. The folder is built beside its final place and
-renamed into it, so an interrupted run leaves no half folder; nothing is written
-beside the ``.npz`` unless ``cache_dir`` says so.
+renamed into it, so an interrupted run leaves no half folder; a PNG file missing from it
+later (deleted, emptied, replaced by something else) is written again, by itself and
+atomically. Nothing is written beside the ``.npz`` unless ``cache_dir`` says so.
+
+Before anything is read, the ``.npy`` headers inside the ``.npz`` are checked against each
+other and against the archive: each split's images uint8, N x H x W (x 3 or 1), H and W at
+least 1; its labels integers, N or N x 1, the same N; no object arrays; every array's declared
+bytes exactly the bytes its member holds, and within what its compressed size can hold (so a
+header that declares 10^12 labels is refused, not allocated). Every problem is a
+:class:`~skinlib._shared.errors.DatasetError` naming the file. Fortran-ordered arrays are read
+(whole).
 
 DermaMNIST's official split is by image, not by lesion: images of one lesion of
 HAM10000 (its source) lie in more than one of its splits. :func:`load_dermamnist`
@@ -24,14 +33,16 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from skinlib._shared.files import atomic_write
 from skinlib._shared.paths import project_dir
-from skinlib.data._reading import DatasetError, finish_table
+from skinlib.data._reading import DatasetError, finish_table, require_regular_file
 
 __all__ = [
     "CLASSES",
@@ -57,6 +68,13 @@ SPLITS = ("train", "val", "test")
 NPZ_PATTERN = "dermamnist*.npz"
 #: Bump when the PNG files are written differently, so that an older folder is not reused.
 FORMAT_VERSION = 1
+#: The smallest height and width of an image accepted (OpenCV cannot encode an empty one).
+MIN_SIDE = 1
+#: How many times its compressed size a member of the archive may hold: deflate (what numpy
+#: writes) cannot compress better than about 1032 to 1; stored members hold what they store.
+_MAX_RATIO = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: 1032}
+#: What reading a damaged archive or .npy member raises.
+_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def find_npz(folder: Path) -> Path:
@@ -102,6 +120,7 @@ def npz_digest(path: Path) -> str:
     str
         The 64 lower-case hex digits of the file's sha256.
     """
+    require_regular_file(path, "a DermaMNIST .npz file")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -143,19 +162,97 @@ def image_folder(npz: Path, cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def _open(npz: Path) -> np.lib.npyio.NpzFile:
+    require_regular_file(npz, "a DermaMNIST .npz file")
     try:
         return np.load(npz, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{npz}: not a readable .npz file ({exc})") from None
 
 
+def _npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    return np.lib.format.read_array_header_2_0(fh)
+
+
+def _member_header(npz: Path, zf: zipfile.ZipFile, key: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """The header of the member ``<key>.npy``, after checking that its data is what the header declares."""
+    info = zf.getinfo(f"{key}.npy")
+    try:
+        with zf.open(info) as fh:
+            shape, fortran, dtype = _npy_header(fh)
+            start = fh.tell()
+    except _READ_ERRORS as exc:
+        raise DatasetError(f"{npz}: {key} is not a readable .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise DatasetError(f"{npz}: {key} is an array of Python objects ({dtype}); expected numbers (uint8 images, "
+                           f"integer labels)")
+    ratio = _MAX_RATIO.get(info.compress_type)
+    if ratio is None:
+        raise DatasetError(f"{npz}: {key} is compressed with method {info.compress_type}; expected stored or "
+                           f"deflated members, as numpy writes")
+    if info.file_size > ratio * info.compress_size + 1024:
+        raise DatasetError(f"{npz}: {key} claims {info.file_size} bytes, more than its {info.compress_size} "
+                           f"compressed bytes can hold (a damaged or crafted file)")
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    held = info.file_size - start
+    if declared != held:
+        raise DatasetError(f"{npz}: {key}'s header declares {dtype} {tuple(shape)} ({declared} bytes) but it holds "
+                           f"{held} bytes of data (a truncated, damaged or crafted file)")
+    return tuple(shape), fortran, dtype
+
+
+def _keys() -> list[str]:
+    """The arrays a DermaMNIST file holds, in its order: each split's images, then its labels."""
+    return [f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels")]
+
+
+def _headers(npz: Path) -> dict[str, tuple[tuple[int, ...], bool, np.dtype]]:
+    """The checked headers of every ``<split>_images`` and ``<split>_labels``, read without reading the arrays."""
+    require_regular_file(npz, "a DermaMNIST .npz file")
+    try:
+        with zipfile.ZipFile(npz) as zf:
+            keys = {name[:-4] for name in zf.namelist() if name.endswith(".npy")}
+            missing = [key for key in _keys() if key not in keys]
+            if missing:
+                raise DatasetError(
+                    f"{npz}: not a DermaMNIST file: missing {', '.join(missing)}; found "
+                    f"{', '.join(sorted(keys)) or 'none'}"
+                )
+            headers = {key: _member_header(npz, zf, key) for key in _keys()}
+    except DatasetError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DatasetError(f"{npz}: not a readable .npz file ({exc})") from None
+    for split in SPLITS:
+        shape, _, dtype = headers[f"{split}_images"]
+        if dtype != np.uint8 or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+            raise DatasetError(
+                f"{npz}: {split}_images is {dtype} {shape}; expected uint8 images, N x H x W x 3 (RGB) or N x H x W"
+            )
+        if min(shape[1:3]) < MIN_SIDE:
+            raise DatasetError(f"{npz}: {split}_images is {shape}: images of height {shape[1]} and width {shape[2]}; "
+                               f"expected images at least {MIN_SIDE} x {MIN_SIDE}")
+        labels, _, label_dtype = headers[f"{split}_labels"]
+        if (len(labels) not in (1, 2) or (len(labels) == 2 and labels[1] != 1) or labels[0] != shape[0]
+                or label_dtype.kind not in "iu"):
+            raise DatasetError(
+                f"{npz}: {split}_labels is {label_dtype} {labels}; expected {shape[0]} integer labels (N x 1), "
+                f"one per image of {split}_images"
+            )
+    return headers
+
+
 def read_labels(npz: Path) -> dict[str, np.ndarray]:
     """The labels of each split, ``{"train": array, ...}`` (int64, one per image), after checking them.
 
     Each split needs ``<split>_images`` and ``<split>_labels``; labels are N x 1 or
-    N integers 0-6, one per image. Anything else raises :class:`DatasetError` naming
-    the file, the key and what was expected. Reads the labels and the images' shapes,
-    not the images.
+    N integers 0-6, one per image. The ``.npy`` headers are checked first, against each
+    other and the archive (see the module's notes), so that a crafted header is refused
+    before anything is allocated. Anything else raises :class:`DatasetError` naming the
+    file, the key and what was expected. Reads the labels and the images' headers, not
+    the images.
 
     Parameters
     ----------
@@ -168,24 +265,15 @@ def read_labels(npz: Path) -> dict[str, np.ndarray]:
         ``{"train": labels, "val": labels, "test": labels}``: each split's labels as int64,
         0-6 (indices into :data:`CLASSES`), one per image of ``<split>_images``.
     """
+    _headers(npz)
+    out = {}
     with _open(npz) as z:
-        keys = set(z.files)
-        missing = [f"{s}_{kind}" for s in SPLITS for kind in ("images", "labels") if f"{s}_{kind}" not in keys]
-        if missing:
-            raise DatasetError(
-                f"{npz}: not a DermaMNIST file: missing {', '.join(missing)}; found {', '.join(sorted(keys)) or 'none'}"
-            )
-        out = {}
         for split in SPLITS:
-            labels = z[f"{split}_labels"]
-            n = _image_shape(npz, split)[0]
-            if labels.ndim == 2 and labels.shape[1] == 1:
-                labels = labels[:, 0]
-            if labels.ndim != 1 or labels.shape[0] != n or not np.issubdtype(labels.dtype, np.integer):
-                raise DatasetError(
-                    f"{npz}: {split}_labels is {labels.dtype} {tuple(z[f'{split}_labels'].shape)}; expected "
-                    f"{n} integer labels (N x 1), one per image of {split}_images"
-                )
+            try:
+                labels = z[f"{split}_labels"]
+            except _READ_ERRORS as exc:
+                raise DatasetError(f"{npz}: {split}_labels cannot be read ({exc})") from None
+            labels = labels.reshape(-1)
             bad = np.flatnonzero((labels < 0) | (labels >= len(CLASSES)))
             if bad.size:
                 raise DatasetError(
@@ -196,55 +284,72 @@ def read_labels(npz: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(fh)
-    return np.lib.format.read_array_header_2_0(fh)
-
-
-def _image_shape(npz: Path, split: str) -> tuple[int, ...]:
-    """The shape of ``<split>_images``, read from its header (the images are not loaded)."""
-    return _image_header(npz, split)[0]
-
-
-def _image_header(npz: Path, split: str) -> tuple[tuple[int, ...], bool, np.dtype]:
-    with zipfile.ZipFile(npz) as zf, zf.open(f"{split}_images.npy") as fh:
-        shape, fortran, dtype = _npy_header(fh)
-    if dtype != np.uint8 or len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
-        raise DatasetError(
-            f"{npz}: {split}_images is {dtype} {tuple(shape)}; expected uint8 images, N x H x W x 3 (RGB) or N x H x W"
-        )
-    return tuple(shape), fortran, dtype
-
-
 def _images(npz: Path, split: str):
     """The images of one split, one at a time (so a 224 x 224 file is not loaded whole)."""
-    shape, fortran, dtype = _image_header(npz, split)
-    if fortran:  # not what MedMNIST writes; read it whole
-        with _open(npz) as z:
-            yield from z[f"{split}_images"]
-        return
-    size = int(np.prod(shape[1:])) * dtype.itemsize
-    with zipfile.ZipFile(npz) as zf, zf.open(f"{split}_images.npy") as fh:
-        _npy_header(fh)
-        for _ in range(shape[0]):
-            data = fh.read(size)
-            if len(data) != size:
-                raise DatasetError(f"{npz}: {split}_images ends early (truncated file)")
-            yield np.frombuffer(data, dtype=dtype).reshape(shape[1:])
+    shape, fortran, dtype = _headers(npz)[f"{split}_images"]
+    try:
+        if fortran:  # not what MedMNIST writes; read it whole
+            with _open(npz) as z:
+                yield from z[f"{split}_images"]
+            return
+        size = int(np.prod(shape[1:])) * dtype.itemsize
+        with zipfile.ZipFile(npz) as zf, zf.open(f"{split}_images.npy") as fh:
+            _npy_header(fh)
+            for _ in range(shape[0]):
+                data = fh.read(size)
+                if len(data) != size:
+                    raise DatasetError(f"{npz}: {split}_images ends early (truncated file)")
+                yield np.frombuffer(data, dtype=dtype).reshape(shape[1:])
+    except DatasetError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DatasetError(f"{npz}: {split}_images cannot be read ({exc})") from None
+
+
+def _png(npz: Path, split: str, i: int, img: np.ndarray) -> bytes:
+    """Image ``i`` of ``<split>_images`` (RGB) as the bytes of a PNG file."""
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = img[:, :, ::-1]  # RGB to the BGR order OpenCV writes
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
+    if not ok:
+        raise DatasetError(f"{npz}: image {i} of {split}_images could not be encoded as PNG")
+    return buf.tobytes()
+
+
+def _png_name(split: str, i: int) -> str:
+    return f"{split}_{i:05d}.png"
 
 
 def _write_pngs(npz: Path, folder: Path) -> None:
     for split in SPLITS:
         (folder / split).mkdir()
         for i, img in enumerate(_images(npz, split)):
-            if img.ndim == 3 and img.shape[2] == 3:
-                img = img[:, :, ::-1]  # RGB to the BGR order OpenCV writes
-            ok, buf = cv2.imencode(".png", np.ascontiguousarray(img))
-            if not ok:
-                raise DatasetError(f"{npz}: image {i} of {split}_images could not be encoded as PNG")
-            (folder / split / f"{split}_{i:05d}.png").write_bytes(buf.tobytes())
+            (folder / split / _png_name(split, i)).write_bytes(_png(npz, split, i, img))
+
+
+def _missing_pngs(folder: Path, counts: dict[str, int]) -> dict[str, set[int]]:
+    """The images of each split whose PNG file is not in ``folder`` as written: absent, empty or no plain file."""
+    missing = {}
+    for split, n in counts.items():
+        try:
+            present = {e.name for e in os.scandir(folder / split)
+                       if e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_size > 0}
+        except OSError:
+            present = set()
+        absent = {i for i in range(n) if _png_name(split, i) not in present}
+        if absent:
+            missing[split] = absent
+    return missing
+
+
+def _repair_pngs(npz: Path, folder: Path, missing: dict[str, set[int]]) -> None:
+    """Write the PNG files of ``missing`` again, each atomically: a reader sees the old entry or the whole file."""
+    for split, indices in missing.items():
+        (folder / split).mkdir(exist_ok=True)
+        for i, img in enumerate(_images(npz, split)):
+            if i in indices:
+                data = _png(npz, split, i, img)
+                atomic_write(folder / split / _png_name(split, i), lambda fh: fh.write(data))
 
 
 def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -254,12 +359,15 @@ def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     :func:`default_cache_dir`, never beside the ``.npz``), named after the file's
     content. It is built in a temporary folder beside it and renamed into place, so
     it is complete or absent; when another process made it meanwhile, that one is
-    used. The PNG files show the colours the arrays hold (RGB).
+    used. A PNG file of an existing folder that is missing (deleted, emptied, or
+    replaced by a link, a FIFO or anything but a plain file) is written again, each
+    atomically, so that a load never skips it as missing. The PNG files show the
+    colours the arrays hold (RGB).
 
     Parameters
     ----------
     npz : str or os.PathLike
-        The DermaMNIST ``.npz`` file (``~`` expanded). Its keys, shapes and labels are checked
+        The DermaMNIST ``.npz`` file (``~`` expanded). Its keys, headers and labels are checked
         (:func:`read_labels`) before anything is written.
     cache_dir : str or os.PathLike, optional
         The folder the PNG folder is made in (created when missing, ``~`` expanded). Default
@@ -286,9 +394,12 @@ def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     ['test', 'train', 'val']
     """
     npz = Path(npz).expanduser()
-    read_labels(npz)  # checks keys, shapes and labels before anything is written
+    labels = read_labels(npz)  # checks keys, headers and labels before anything is written
     folder = image_folder(npz, cache_dir)
     if folder.is_dir():
+        missing = _missing_pngs(folder, {split: len(codes) for split, codes in labels.items()})
+        if missing:
+            _repair_pngs(npz, folder, missing)
         return folder
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -296,7 +407,7 @@ def materialise(npz: str | os.PathLike, cache_dir: str | os.PathLike | None = No
     except OSError as exc:
         raise OSError(
             f"cannot write DermaMNIST's PNG folder under {folder.parent}: {exc.strerror or exc}; "
-            f"pass cache_dir= to put it elsewhere"
+            f"pass cache_dir= (on the command line, --png-dir) to put it elsewhere"
         ) from exc
     try:
         _write_pngs(npz, tmp)
@@ -341,6 +452,7 @@ def load_dermamnist(path: str | os.PathLike, cache_dir: str | os.PathLike | None
     """
     path = Path(path).expanduser()
     npz = find_npz(path) if path.is_dir() else path
+    require_regular_file(npz, "a DermaMNIST .npz file")
     labels = read_labels(npz)
     folder = materialise(npz, cache_dir)
     parts = []

@@ -34,6 +34,7 @@ from skinlib.data._reading import (
     IMAGE_EXTENSIONS,
     DatasetError,
     add_patient_metadata,
+    csv_rows,
     diagnosis_labels,
     drop_duplicate_rows,
     finish_table,
@@ -424,7 +425,7 @@ def load_isic2020(root: Path) -> pd.DataFrame:
                 _groups(ids, meta["image_name"]))
     add_patient_metadata(df, meta, "isic2020", csv, "image_name")
     report_unlisted(folder, set(meta["image_name"]), csv, skipped)
-    return finish_table(df, skipped, root, "isic2020")
+    return finish_table(df, skipped, root, "isic2020", csv_rows(meta, "image_name", csv))
 
 
 def load_ham10000(root: Path) -> pd.DataFrame:
@@ -462,7 +463,7 @@ def load_ham10000(root: Path) -> pd.DataFrame:
     add_patient_metadata(df, meta, "ham10000", csv, "image_id")
     for folder in folders:
         report_unlisted(folder, set(meta["image_id"]), csv, skipped)
-    return finish_table(df, skipped, root, "ham10000")
+    return finish_table(df, skipped, root, "ham10000", csv_rows(meta, "image_id", csv))
 
 
 def _load_one_hot(root: Path, layout: str, csv_name: str, classes: tuple[str, ...], malignant: set[str],
@@ -479,6 +480,7 @@ def _load_one_hot(root: Path, layout: str, csv_name: str, classes: tuple[str, ..
     for name in meta.loc[dx == "unk", "image"]:
         skipped.append((str(find_image(folders, name)),
                         f"diagnosis UNK (unknown) in {csv_name}: neither benign nor malignant; not used"))
+    rows = csv_rows(meta[dx != "unk"], "image", csv)  # before the index, which gives the lines, is reset
     meta = meta[dx != "unk"].assign(dx=dx[dx != "unk"]).reset_index(drop=True)
     meta = _with_table(meta, root / extra_name, "image", skipped)
     ids = meta["lesion_id"] if "lesion_id" in meta.columns else meta["image"]
@@ -488,7 +490,7 @@ def _load_one_hot(root: Path, layout: str, csv_name: str, classes: tuple[str, ..
         add_patient_metadata(df, meta, layout, csv, "image")
     for folder in folders:
         report_unlisted(folder, listed, csv, skipped)
-    return finish_table(df, skipped, root, layout)
+    return finish_table(df, skipped, root, layout, rows)
 
 
 def load_isic2019(root: Path) -> pd.DataFrame:
@@ -601,7 +603,7 @@ def load_pad_ufes_20(root: Path) -> pd.DataFrame:
     listed = {os.path.splitext(n)[0] for n in meta["img_id"]}
     for folder in folders:
         report_unlisted(folder, listed, csv, skipped)
-    return finish_table(df, skipped, root, "pad_ufes_20")
+    return finish_table(df, skipped, root, "pad_ufes_20", csv_rows(meta, "img_id", csv))
 
 
 # --------------------------------------------------------------------------- class folders
@@ -641,11 +643,55 @@ def _holds_images(folder: str) -> bool:
     )
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Whether the resolved ``path`` is ``folder`` or lies under it (both resolved)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class _ClassFolders:
+    """The class folders of a dataset, resolved before any is read: which one a resolved path lies in."""
+
+    def __init__(self, root: Path, folders: list[tuple[int, Path, str]]):
+        self.folders = folders
+        self.reals = [os.path.realpath(folder) for _, folder, _ in folders]
+        for a in range(len(folders)):
+            for b in range(a):
+                if self.reals[a] == self.reals[b]:
+                    raise DatasetError(
+                        f"{root}: the class folders {folders[b][1]} and {folders[a][1]} are one folder "
+                        f"({self.reals[a]}, through a symlink); its images would be read under both; make them "
+                        f"two folders"
+                    )
+
+    def owner(self, real: str) -> int | None:
+        """The class folder ``real`` lies in (the innermost, should one lie in another), or ``None``."""
+        found = [k for k, folder in enumerate(self.reals) if _inside(real, folder)]
+        return max(found, key=lambda k: len(self.reals[k])) if found else None
+
+    def problem(self, real: str, k: int) -> str:
+        """Why a link met while reading class folder ``k`` that leads to ``real`` is not followed, or ``''``."""
+        owner = self.owner(real)
+        if owner is not None and owner != k:
+            other = self.folders[owner][1]
+            return (f"link leads to {real}, in the class folder {other}; not followed, so that its images keep "
+                    f"that folder's label ({LABEL_NAMES[self.folders[owner][0]]})")
+        if owner is None and any(_inside(folder, real) for folder in self.reals):
+            return (f"link leads to {real}, which holds the class folders (the dataset folder, or one above "
+                    f"it); not followed, so that no class's images are read under another's label")
+        return ""
+
+
 def load_class_folders(root: Path) -> pd.DataFrame:
     """``benign/`` and ``malignant/`` folders (any case), optionally under ``train/``, ``valid/`` or ``test/``.
 
     The split folder becomes ``source_split``; each image is its own group (the file's
-    path under ``root``). Symlinks are followed; a folder reached twice is read once.
+    path under ``root``). Symlinks to files and folders kept elsewhere are followed; a
+    folder reached twice is read once. The class folders are resolved first: a link
+    inside one that leads into another class folder (of either class, of any split), or
+    to the dataset folder or a folder above it, is not followed but skipped and
+    reported (naming where it leads): its images would get this folder's label. Two
+    class folders that are one folder (one a link to the other), and one folder reached
+    from a benign and a malignant folder, are :class:`DatasetError`.
 
     Parameters
     ----------
@@ -663,7 +709,9 @@ def load_class_folders(root: Path) -> pd.DataFrame:
         ``source_split`` (the split folder's name in lower case, ``""`` without one).
         Files without an image suffix (system files such as ``.DS_Store`` aside, which are
         ignored) and folders of images beside the class folders are skipped and reported.
-        ``df.attrs`` as :func:`skinlib.load_dataset` describes.
+        One row per file (two links to one file in one class are one row, the first; in
+        both classes they are a :class:`DatasetError`). ``df.attrs`` as
+        :func:`skinlib.load_dataset` describes.
 
     Examples
     --------
@@ -673,7 +721,6 @@ def load_class_folders(root: Path) -> pd.DataFrame:
     if not bases:
         raise DatasetError(f"{root}: no benign/ and malignant/ folders here, nor under train/, valid/ or test/")
     rows, skipped = [], []
-    seen: set[str] = set()
     for base, split in bases:
         # A folder of images beside the class folders under no class name ("melanoma",
         # a typo) is reported: dropping it silently would lose data unnoticed.
@@ -685,31 +732,54 @@ def load_class_folders(root: Path) -> pd.DataFrame:
                 skipped.append(
                     (entry.path, "folder is not a class folder (expected benign/ or malignant/); its files are not used")
                 )
-        for label, folder in _class_dirs(base):
-            # Symlinked files and folders are followed (a common way to build a dataset from
-            # images kept elsewhere); a folder reached twice (a link loop) is read once.
-            for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-                real = os.path.realpath(dirpath)
-                if real in seen:
-                    dirnames[:] = []
-                    skipped.append((dirpath, "folder already read through another path (a symlink loop or a "
-                                             "second link to it); not read again"))
+    classes = _ClassFolders(root, [(label, folder, split) for base, split in bases
+                                   for label, folder in _class_dirs(base)])
+    # Resolved folder -> (the path it was read through, its label).
+    seen: dict[str, tuple[str, int]] = {}
+    for k, (label, folder, split) in enumerate(classes.folders):
+        # Symlinked files and folders are followed (a common way to build a dataset from
+        # images kept elsewhere); a folder reached twice (a link loop) is read once.
+        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                first, first_label = seen[real]
+                if first_label != label:
+                    raise DatasetError(
+                        f"{root}: {first} and {dirpath} lead to one folder ({real}), from a "
+                        f"{LABEL_NAMES[first_label]} and a {LABEL_NAMES[label]} class folder; its images would have "
+                        f"both labels"
+                    )
+                dirnames[:] = []
+                skipped.append((dirpath, "folder already read through another path (a symlink loop or a "
+                                         "second link to it); not read again"))
+                continue
+            seen[real] = (dirpath, label)
+            kept = []
+            for name in sorted(dirnames):
+                sub = os.path.join(dirpath, name)
+                problem = classes.problem(os.path.realpath(sub), k)
+                if problem:
+                    skipped.append((sub, problem))
+                else:
+                    kept.append(name)
+            dirnames[:] = kept
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if is_system_file(name):
                     continue
-                seen.add(real)
-                dirnames.sort()
-                for name in sorted(filenames):
-                    path = Path(dirpath) / name
-                    if is_system_file(name):
-                        continue
-                    if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                        skipped.append((str(path), f"not an image file name (expected {sorted(IMAGE_EXTENSIONS)})"))
-                        continue
-                    rel = path.relative_to(root).with_suffix("").as_posix()
-                    rows.append((str(path), label, rel, split))
-    df = pd.DataFrame(rows, columns=COLUMNS)
+                if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                    skipped.append((str(path), f"not an image file name (expected {sorted(IMAGE_EXTENSIONS)})"))
+                    continue
+                problem = classes.problem(os.path.realpath(path), k) if path.is_symlink() else ""
+                if problem:
+                    skipped.append((str(path), problem))
+                    continue
+                rel = path.relative_to(root)
+                rows.append((str(path), label, rel.with_suffix("").as_posix(), split, rel.as_posix()))
+    df = pd.DataFrame([r[:4] for r in rows], columns=COLUMNS)
     if df.empty:
         raise DatasetError(f"{root}: the benign/ and malignant/ folders hold no images")
-    return finish_table(df, skipped, root, "class_folders")
+    return finish_table(df, skipped, root, "class_folders", [r[4] for r in rows])
 
 
 # --------------------------------------------------------------------------- the records

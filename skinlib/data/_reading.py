@@ -5,12 +5,22 @@ every layout treats a bad file, a bad label and a bad age alike: a file that can
 used is skipped and reported (:func:`skipped_files`); a label, diagnosis or age that
 makes no sense is a :class:`DatasetError` naming the file, the row's image and the
 value. Nothing here writes a file.
+
+What :func:`finish_table` promises of every layout's table: each ``path`` is a regular file
+(or a link to one) whose first bytes are an image's (a FIFO, socket or device named like an
+image is skipped without being opened: opening a FIFO waits forever), and no two rows are one
+file. Rows are one file when they lead to the same file on disk, however their names are spelled
+(``ISIC_1`` and ``ISIC_1.jpg``, ``img/./x.jpg``, an absolute path) and also through symlinks and
+hard links; such rows collapse into the first, which keeps all its columns (its group too: a later
+row's different group is named in the report, not merged), and rows of one file with two labels
+are a :class:`DatasetError` naming both.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -18,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from skinlib._shared.errors import DatasetError
+from skinlib._shared.files import file_kind
 
 __all__ = [
     "DatasetError",
@@ -34,6 +45,7 @@ __all__ = [
     "METADATA_SOURCES",
     "METADATA_NAMES",
     "is_system_file",
+    "require_regular_file",
     "parse_label",
     "diagnosis_labels",
     "check_image_file",
@@ -42,6 +54,7 @@ __all__ = [
     "skipped_files",
     "read_table",
     "drop_duplicate_rows",
+    "csv_rows",
     "report_unlisted",
     "find_image",
     "metadata_columns",
@@ -89,6 +102,9 @@ _MAGIC = {
     b"MM\x00*": "tiff",
 }
 _LABEL_WORDS = {LABEL_NAMES[0]: 0, LABEL_NAMES[1]: 1, "0": 0, "1": 1}
+# A regular file opened this way can never block, should it be swapped for a FIFO after the
+# stat that found it regular; binary, so that Windows reads the bytes as they are.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 # --------------------------------------------------------------------------- labels
@@ -166,24 +182,77 @@ def is_system_file(name: str) -> bool:
     return name.lower() in SYSTEM_FILES or name.startswith("._")
 
 
+def require_regular_file(path: Path, what: str) -> None:
+    """Raise :class:`DatasetError` when ``path`` exists but is no regular file (or link to one); ``what`` it should be.
+
+    A label file or an ``.npz`` that is a FIFO would make reading it wait forever; it is
+    refused from its ``os.stat``, never opened. A path that does not exist passes: the
+    reader says it is missing.
+
+    >>> require_regular_file(Path("."), "a CSV file")
+    Traceback (most recent call last):
+    ...
+    skinlib.data.DatasetError: .: not a regular file (a folder); expected a CSV file
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise DatasetError(f"{path}: not a regular file ({file_kind(mode)}); expected {what}")
+
+
+def _inspect_image(path: Path) -> tuple[str, object]:
+    """``(reason, identity)``: why the file is no usable image (``''`` if it is one), and which file it is.
+
+    The identity is equal for two paths to one file (device and inode: through any
+    spelling, symlink or hard link); ``None`` for a file that is not usable.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "image file is missing", None
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})", None
+    if not stat.S_ISREG(st.st_mode):
+        return f"not a regular file ({file_kind(st.st_mode)})", None
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return "image file is missing", None
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})", None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return f"not a regular file ({file_kind(mode)})", None
+        head = os.read(fd, 8)
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})", None
+    finally:
+        os.close(fd)
+    if not head:
+        return "file is empty (0 bytes)", None
+    if not any(head.startswith(m) for m in _MAGIC):
+        return "not an image (content is not JPEG, PNG, BMP or TIFF)", None
+    # Some file systems give no inode numbers (0): the resolved path identifies the file there.
+    identity = (st.st_dev, st.st_ino) if st.st_ino else os.path.normcase(os.path.realpath(path))
+    return "", identity
+
+
 def check_image_file(path: Path) -> str:
     """``''`` if the file looks like an image (by its first bytes), else the reason it does not.
 
+    A path that is no regular file (a FIFO, a socket, a device, a folder; a symlink counts
+    as what it leads to) is never opened: its reason is ``"not a regular file (a FIFO)"``
+    and the like.
+
     >>> check_image_file(Path("/no/such/image.jpg"))
     'image file is missing'
+    >>> check_image_file(Path("."))
+    'not a regular file (a folder)'
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except FileNotFoundError:
-        return "image file is missing"
-    except OSError as exc:
-        return f"cannot read file ({exc.strerror or exc})"
-    if not head:
-        return "file is empty (0 bytes)"
-    if not any(head.startswith(m) for m in _MAGIC):
-        return "not an image (content is not JPEG, PNG, BMP or TIFF)"
-    return ""
+    return _inspect_image(path)[0]
 
 
 def outside_paths(paths, root: Path) -> list[str]:
@@ -208,19 +277,56 @@ def outside_paths(paths, root: Path) -> list[str]:
     return out
 
 
-def finish_table(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout: str) -> pd.DataFrame:
-    """The loaded table, ready: rows whose file is not an image dropped, the report attached.
+def _one_row_per_file(df: pd.DataFrame, identities: list, rows: list[str], root: Path,
+                      skipped: list[tuple[str, str]]) -> pd.DataFrame:
+    """``df`` with one row per file: a later row of a file already listed is dropped and reported.
 
-    Checks each ``path`` (:func:`check_image_file`), moves the bad ones to ``skipped``
-    and sets ``df.attrs``: ``layout``, ``root``, ``outside`` (the images outside
-    ``root``, with a warning) and ``skipped`` (a warning with the count; the table is
-    :func:`skipped_files`). Warns when only one class is left; raises
-    :class:`DatasetError` when no image is.
+    Two rows of one file with different labels raise :class:`DatasetError` naming both.
     """
-    reasons = [check_image_file(Path(p)) for p in df["path"]]
-    bad = np.array([bool(r) for r in reasons], dtype=bool)
-    skipped = skipped + [(p, r) for p, r, b in zip(df["path"], reasons, bad) if b]
-    df = df[~bad].reset_index(drop=True)
+    first: dict[object, int] = {}
+    keep = np.ones(len(df), dtype=bool)
+    labels = df["label"].to_numpy()
+    groups = df["group"].astype(str).to_numpy() if "group" in df.columns else None
+    paths = df["path"].astype(str).to_numpy()
+    for i, identity in enumerate(identities):
+        j = first.setdefault(identity, i)
+        if j == i:
+            continue
+        if int(labels[i]) != int(labels[j]):
+            raise DatasetError(
+                f"{root}: {rows[j]} and {rows[i]} name one file ({paths[j]}) but give it different labels "
+                f"({LABEL_NAMES[int(labels[j])]} and {LABEL_NAMES[int(labels[i])]}); keep one of the rows"
+            )
+        keep[i] = False
+        note = ""
+        if groups is not None and groups[i] != groups[j]:
+            note = f" (its group {groups[i]!r} is not kept: the first row's group {groups[j]!r} is)"
+        skipped.append((paths[i], f"{rows[i]} names the same file as {rows[j]}; the first row is used{note}"))
+    return df[keep].reset_index(drop=True)
+
+
+def finish_table(df: pd.DataFrame, skipped: list[tuple[str, str]], root: Path, layout: str,
+                 rows: list[str] | None = None) -> pd.DataFrame:
+    """The loaded table, ready: rows whose file is not an image dropped, one row per file, the report attached.
+
+    Checks each ``path`` (:func:`check_image_file`: a FIFO, socket or device is skipped
+    unopened), moves the bad ones to ``skipped``, then keeps one row per file: rows that
+    lead to one file (any spelling of its path, a symlink or a hard link to it) collapse
+    into the first, the others reported in ``skipped``, and a file given two labels is a
+    :class:`DatasetError` naming both rows (``rows``: how errors name each row of ``df``,
+    such as :func:`csv_rows`; default the paths). Sets ``df.attrs``: ``layout``, ``root``,
+    ``outside`` (the images outside ``root``, with a warning) and ``skipped`` (a warning
+    with the count; the table is :func:`skipped_files`). Warns when only one class is
+    left; raises :class:`DatasetError` when no image is.
+    """
+    if rows is None:
+        rows = [str(p) for p in df["path"]]
+    inspected = [_inspect_image(Path(p)) for p in df["path"]]
+    bad = np.array([bool(r) for r, _ in inspected], dtype=bool)
+    skipped = skipped + [(p, r) for p, (r, _), b in zip(df["path"], inspected, bad) if b]
+    good = np.flatnonzero(~bad)
+    df = _one_row_per_file(df[~bad].reset_index(drop=True), [inspected[i][1] for i in good],
+                           [rows[i] for i in good], root, skipped)
     if df.empty:
         raise DatasetError(f"{root}: no usable images found in the {layout} layout ({len(skipped)} skipped)")
     df.attrs["layout"] = layout
@@ -284,10 +390,11 @@ def skipped_files(df: pd.DataFrame) -> pd.DataFrame:
 def read_table(path: Path, required: list[str], any_of: list[str] | None = None) -> pd.DataFrame:
     """A CSV file as strings (blank cells ``''``), after checking it has the ``required`` columns.
 
-    ``any_of``: at least one of these columns too. A missing file, an unreadable one
-    and missing columns raise :class:`DatasetError`; the last names the missing
-    columns and lists the ones the file has.
+    ``any_of``: at least one of these columns too. A missing file, an unreadable one, one
+    that is no regular file (a FIFO: never opened) and missing columns raise
+    :class:`DatasetError`; the last names the missing columns and lists the ones the file has.
     """
+    require_regular_file(path, "a CSV file")
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
     except FileNotFoundError:
@@ -306,11 +413,27 @@ def read_table(path: Path, required: list[str], any_of: list[str] | None = None)
 
 
 def drop_duplicate_rows(df: pd.DataFrame, key: str, csv: Path, skipped: list) -> pd.DataFrame:
-    """``df`` without the second and later rows of each ``key`` value; each dropped row is reported."""
-    dup = df.duplicated(subset=[key], keep="first")
+    """``df`` without the rows that repeat an earlier row whole; each dropped row is reported.
+
+    A row that repeats an image's name with other values is kept: :func:`finish_table` then keeps
+    one row per file, and a file given two labels is an error naming both rows (the first row
+    is not silently the true one).
+    """
+    dup = df.duplicated(keep="first") & df.duplicated(subset=[key], keep="first")
     for value in df.loc[dup, key]:
         skipped.append((str(csv), f"duplicate row for image {value!r} (first one kept)"))
     return df[~dup]
+
+
+def csv_rows(table: pd.DataFrame, key: str, csv: Path) -> list[str]:
+    """How errors name each row of ``table``, a label file as :func:`read_table` read it (its index kept).
+
+    The line is the file's (its header is line 1), the image the row's ``key`` column.
+
+    >>> csv_rows(pd.DataFrame({"image_id": ["ISIC_1", "ISIC_2"]}, index=[0, 3]), "image_id", Path("m.csv"))
+    ["line 2 of m.csv (image_id 'ISIC_1')", "line 5 of m.csv (image_id 'ISIC_2')"]
+    """
+    return [f"line {int(i) + 2} of {csv.name} ({key} {str(v)!r})" for i, v in zip(table.index, table[key])]
 
 
 def report_unlisted(folder: Path, listed: set[str], csv: Path, skipped: list) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import warnings
 import weakref
 from pathlib import Path
@@ -203,6 +204,10 @@ def _cached_run(run_dir: str | os.PathLike) -> tuple[keras.Model, dict[str, Any]
 def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
     """The image files among ``images``: files as given, folders searched recursively (sorted).
 
+    Only regular files (or links to them) are kept: a FIFO, socket or device, given or
+    found in a folder, is skipped with a warning (``"<path>: not a regular file (a
+    FIFO); skipped"``) and never opened, since reading a FIFO waits forever.
+
     Parameters
     ----------
     images : iterable of str or path-like
@@ -221,15 +226,30 @@ def image_files(images: Iterable[str | os.PathLike]) -> list[Path]:
         When an item of ``images`` does not exist.
     """
     files: list[Path] = []
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+
+    def regular(p: Path) -> bool:
+        """False, with a warning, for a FIFO, socket or device (told from its stat, never opened)."""
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:  # missing or a dangling link: the callers' checks say so
+            return True
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            return True
+        kind = next((word for test, word in kinds if test(mode)), "a special file")
+        warnings.warn(f"{p}: not a regular file ({kind}); skipped", stacklevel=3)
+        return False
+
     for item in images:
         p = Path(item)
         if p.is_dir():
-            files += sorted(
-                f for f in p.rglob("*")
-                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not is_system_file(f.name)
-            )
+            named = sorted(f for f in p.rglob("*")
+                           if f.suffix.lower() in IMAGE_EXTENSIONS and not is_system_file(f.name))
+            files += [f for f in named if regular(f) and f.is_file()]
         elif p.exists():
-            files.append(p)
+            if regular(p):
+                files.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such image or folder")
     return files

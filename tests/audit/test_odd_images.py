@@ -47,7 +47,7 @@ NARROW = "20x1200.jpg"
 UNUSUAL = ("16bit.png", "gray.png", "rgba.png", "lab.tiff", "flat.jpg")
 BROKEN = {"empty.jpg": "empty", "truncated.jpg": "not a decodable image"}
 NOT_FILES = {"fifo.jpg": "not a regular file (a FIFO)", "null.jpg": "not a regular file (a character device)",
-             "folder.jpg": "not a regular file (a directory)"}
+             "folder.jpg": "not a regular file (a folder)"}
 
 
 def _photo_again(img: np.ndarray) -> np.ndarray:
@@ -207,6 +207,6 @@ def test_map_files_skips_what_is_not_a_regular_file_before_computing(folder, tmp
     out = watching(str(tmp_path / "pipe.txt"), lambda: map_files(paths, number, workers=2, progress=False))
     assert out.results == [1, 1] and out.keep.tolist() == [0, 1]
     assert out.skipped == [(paths[2], "not a regular file (a FIFO)"), (paths[3], "not a regular file (a character device)"),
-                           (paths[4], "not a regular file (a directory)")]
+                           (paths[4], "not a regular file (a folder)")]
     assert sorted(seen) == sorted(paths[:2])
     assert stat.S_ISFIFO(os.stat(tmp_path / "pipe.txt").st_mode)  # left as it was

@@ -368,20 +368,23 @@ def test_image_without_csv_row_is_skipped(layout, tree, tmp_path):
 
 
 @pytest.mark.parametrize("layout", CSV_LAYOUTS)
-def test_duplicated_csv_rows_keep_the_first(layout, tree, tmp_path):
-    # The duplicate disagrees on the label: the first row is the one used.
+def test_a_csv_row_repeated_whole_is_skipped_and_one_giving_another_label_is_an_error(layout, tree, tmp_path):
+    # A row listed twice as it is: one image, the repeat reported.
     stem = "ISIC_dup"
     add_image(layout, tree, stem, _GOOD, label=1)
-    add_csv_row(layout, tree, stem, 0)
-    add_csv_row(layout, tree, stem, 0)
+    add_csv_row(layout, tree, stem, 1)
     run = run_both(tree, tmp_path / "cache")
     csv = str(csv_path(layout, tree))
     report = skipped_files(run.df)
-    assert report["path"].tolist() == [csv, csv]
-    assert all(r == f"duplicate row for image '{stem}' (first one kept)" for r in report["reason"])
+    assert report["path"].tolist() == [csv]
+    assert report["reason"].tolist() == [f"duplicate row for image '{stem}' (first one kept)"]
     row = run.df[run.df["path"].str.contains(stem)]
     assert len(row) == 1 and row["label"].iloc[0] == 1
     assert len(run.res.x) == BASE_COUNT[layout] + 1
+    # The same image under another label: which row is right is the researcher's to say.
+    add_csv_row(layout, tree, stem, 0)
+    with pytest.raises(DatasetError, match=f"name one file .*{stem}.* but give it different labels"):
+        load_dataset(tree)
 
 
 @pytest.mark.parametrize("column", ["target", "benign_malignant"])
@@ -588,7 +591,8 @@ def test_everything_at_once(layout, tree, tmp_path, huge_jpeg):
     unicode_name = write_bytes_name(folder, b"\xff\xfe.jpg", _GOOD)
     if layout in CSV_LAYOUTS:
         add_csv_row(layout, tree, "ISIC_missing", 0)
-        add_csv_row(layout, tree, "ISIC_0000000" if layout == "isic" else "ISIC_0000100", 1)  # duplicate
+        repeated = "ISIC_0000000" if layout == "isic" else "ISIC_0000100"
+        add_csv_row(layout, tree, repeated, 1 if layout == "isic" else 0)  # again, its label, other fields
         (folder / "ISIC_unlisted.jpg").write_bytes(_GOOD)
     run = run_both(tree, tmp_path / "cache")
     reported = {**run.load_skipped, **run.preprocess_skipped}
@@ -602,7 +606,8 @@ def test_everything_at_once(layout, tree, tmp_path, huge_jpeg):
             assert case.check in reported[p], (case.id, reported.get(p))
     if layout in CSV_LAYOUTS:
         csv = str(csv_path(layout, tree))
-        assert "duplicate row" in reported[csv]
+        assert csv not in reported
+        assert "names the same file as line 2" in reported[str(folder / f"{repeated}.jpg")]
         assert reported[str(folder / "ISIC_missing.jpg")] == "image file is missing"
         assert "no row" in reported[str(folder / "ISIC_unlisted.jpg")]
         assert "no row" in reported[unicode_name]
