@@ -166,3 +166,13 @@ def test_csv_tables_cannot_run_as_spreadsheet_formulas_and_load_back_as_they_wer
     pd.testing.assert_frame_equal(loaded.dataset, dataset)
     pd.testing.assert_frame_equal(loaded.copies, copies)
     assert (report / REPORT_FILE).exists()
+
+
+def test_a_png_folder_that_cannot_be_written_names_the_option_not_the_report(dermamnist_npz, tmp_path, capsys):
+    afile = tmp_path / "a-file"
+    afile.write_text("mine")
+    code = main(["audit", str(dermamnist_npz), "--png-dir", str(afile / "pngs"), "--out", str(tmp_path / "out"),
+                 *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write DermaMNIST's PNG folder" in err and "--png-dir" in err
+    assert "cannot write the report" not in err and afile.read_text() == "mine"
