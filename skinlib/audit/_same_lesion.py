@@ -10,7 +10,7 @@ finds such pairs from the images, the classical image-retrieval way:
    of the grey image at a working size, the dermatoscope's vignette masked out.
 2. **Candidates by descriptor votes** (:func:`candidate_pairs`): every descriptor's nearest
    descriptors among all images (a faiss index of PCA-reduced descriptors: exact for small
-   sets, inverted lists with product quantisation for large ones); each image keeps the
+   sets, inverted lists with 4-bit product quantisation scanned with SIMD for large ones); each image keeps the
    :data:`CANDIDATES` images its descriptors point to most often.
 3. **Geometric verification** (:func:`skinlib.audit._local_features.match_pair`): ratio-test matches, then a rotation,
    scale and shift fitted by RANSAC; the pair's score is its number of inlier matches.
@@ -66,6 +66,7 @@ SCALE_RANGE = (0.25, 4.0)
 
 _PCA_DIMS = 64
 _FLAT_LIMIT = 50_000  # descriptors up to which the nearest-neighbour search is exact
+_NPROBE = 8  # inverted lists searched per descriptor (4-bit codes are coarser: 8 lists match 4 of 8-bit codes)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -89,8 +90,13 @@ def _reducer(descriptors: np.ndarray, seed: int):
 def _index(vectors_of, n: int, dims: int, seed: int):
     """A faiss index of ``n`` vectors (``vectors_of(start, stop)`` gives them in chunks).
 
-    Exact below :data:`_FLAT_LIMIT` vectors; above, inverted lists (about 4 sqrt(n) of them, at
-    most 8,192; 4 searched per query) with 16-byte product-quantised codes, so memory stays small.
+    Exact below :data:`_FLAT_LIMIT` vectors. Above, inverted lists (about 4 sqrt(n) of them, at most
+    8,192; :data:`_NPROBE` searched per query) found through an HNSW graph of the lists' centroids,
+    holding 4-bit product-quantised codes of ``dims // 2`` parts (16 bytes a vector) that faiss scans
+    with SIMD ("fast scan"). Measured on the 2-core machine, alone: at 30,000 images (8.9 million
+    descriptors) 150,000 queries took 7.8 s with 8-bit codes (IVF8192_HNSW32,PQ16, 4 lists) and
+    2.1 s with these (4 lists); on HAM10000 the
+    candidates (3 votes or more) held 0.844 of the same-lesion pairs, against 0.830 (docs: benchmarks).
     """
     import faiss
 
@@ -100,13 +106,22 @@ def _index(vectors_of, n: int, dims: int, seed: int):
         # faiss's advice: about 4 sqrt(n) lists, trained on 30-256 points each. The cap keeps
         # training to a minute at 30,000 images; beyond it, lists grow longer.
         nlist = min(int(4 * np.sqrt(n)), 8192)
-        index = faiss.IndexIVFPQ(faiss.IndexFlatL2(dims), dims, nlist, 16, 8)
         rng = np.random.default_rng(seed)
-        train = np.sort(rng.choice(n, min(n, 40 * nlist, 250_000), replace=False))
-        index.cp.seed = index.pq.cp.seed = seed
-        index.cp.niter = 10
-        index.train(_gather(vectors_of, train))
-        index.nprobe = 4
+        train = _gather(vectors_of, np.sort(rng.choice(n, min(n, 40 * nlist, 250_000), replace=False)))
+        kmeans = faiss.Kmeans(dims, nlist, niter=10, seed=seed)
+        kmeans.train(train)
+        quantizer = faiss.IndexHNSWFlat(dims, 32)
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # the graph is built in one thread: the same centroids give the same graph
+        try:
+            quantizer.add(kmeans.centroids)
+        finally:
+            faiss.omp_set_num_threads(threads)
+        quantizer.hnsw.efSearch = 16
+        index = faiss.IndexIVFPQFastScan(quantizer, dims, nlist, dims // 2, 4)
+        index.pq.cp.seed = seed
+        index.train(train)  # the product quantiser only: the centroids are in place
+        index.nprobe = _NPROBE
     for start in range(0, n, 200_000):
         index.add(vectors_of(start, min(n, start + 200_000)))
     return index
